@@ -1,0 +1,67 @@
+//! Step 7: access granted to principals outside the account: IAM Access Analyzer
+//! findings, and the key's own calls that shared a resource or opened it to the world.
+
+use crate::evidence::EvidenceError;
+use crate::playbook::brief::{brief, evidence_item};
+use crate::playbook::{StepContext, evidence_failure};
+use crate::report::{ExternalAccessFacts, Finding, Status, StepData, StepId, StepReport};
+use crate::tactics::{Tactic, classify};
+
+pub(super) async fn run(context: &StepContext) -> StepReport {
+    let owner = context.owner().await;
+    let (analyzer, events) = tokio::join!(
+        context.evidence.access_analyzer_findings(&owner.subject),
+        context.events(),
+    );
+
+    let mut facts = ExternalAccessFacts::default();
+    let mut findings = Vec::new();
+    match analyzer {
+        Ok(found) => {
+            facts.analyzer_available = true;
+            facts.analyzer_findings = found.into_iter().filter(|f| f.status == "ACTIVE").collect();
+        }
+        Err(EvidenceError::NotAvailable { what, .. }) => {
+            findings.push(Finding::new(Status::Ok, format!("not checked: {what} is not available")));
+        }
+        Err(error) if events.is_err() => return evidence_failure(StepId::ExternalAccess, &error),
+        Err(error) => findings.push(Finding::new(Status::Warning, format!("not checked: {error}"))),
+    }
+
+    match &events {
+        Ok(events) => {
+            let grants: Vec<_> = events
+                .key_and_session_calls()
+                .filter(|e| !e.is_error() && classify(&e.event_source, &e.event_name) == Some(Tactic::Exfiltration))
+                .collect();
+            for grant in &grants {
+                findings.push(
+                    Finding::new(Status::Critical, format!("shared or opened: {}", crate::playbook::brief::describe(&brief(grant))))
+                        .with_evidence([evidence_item(grant)]),
+                );
+            }
+            facts.grants = grants.into_iter().map(brief).collect();
+        }
+        Err(error) if !facts.analyzer_available => return evidence_failure(StepId::ExternalAccess, error),
+        Err(error) => findings.push(Finding::new(Status::Warning, format!("CloudTrail not checked: {error}"))),
+    }
+
+    for finding in &facts.analyzer_findings {
+        let who = finding.principal.as_deref().unwrap_or("an external principal");
+        let public = if finding.is_public { " (public)" } else { "" };
+        findings.push(Finding::new(
+            Status::Warning,
+            format!("Access Analyzer: {} {} is shared with {who}{public}", finding.resource_type, finding.resource),
+        ));
+    }
+
+    findings.sort_by(|a, b| b.level.cmp(&a.level));
+    let status = findings.iter().map(|f| f.level).max().unwrap_or(Status::Ok);
+    let summary = match (facts.grants.len(), facts.analyzer_findings.len()) {
+        (0, 0) => "no resources shared outside the account".to_string(),
+        (grants, analyzer) => format!("{grants} sharing calls by the key, {analyzer} active Access Analyzer findings"),
+    };
+    let mut report = StepReport::new(StepId::ExternalAccess, status, summary, StepData::ExternalAccess(facts));
+    report.findings = findings;
+    report
+}

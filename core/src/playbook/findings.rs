@@ -1,0 +1,131 @@
+//! Step 5: which Security Hub and GuardDuty findings, and which AWS Health events, name
+//! the key or its owner.
+
+use crate::evidence::{EvidenceError, SecurityFinding};
+use crate::playbook::StepContext;
+use crate::report::{EvidenceItem, Finding, FindingFacts, Status, StepData, StepFailure, StepId, StepReport};
+
+pub(super) async fn run(context: &StepContext) -> StepReport {
+    let owner = context.owner().await;
+    let subject = &owner.subject;
+    let (security_hub, guardduty, health) = tokio::join!(
+        context.evidence.security_hub_findings(subject),
+        context.guardduty_findings(),
+        context.evidence.health_events(subject),
+    );
+
+    let mut facts = FindingFacts::default();
+    let mut failures = Vec::new();
+    match security_hub {
+        Ok(found) => facts.security_hub = found,
+        Err(error) => note_error("Security Hub", error, &mut facts, &mut failures),
+    }
+    match guardduty {
+        Ok(found) => facts.guardduty = found.as_ref().clone(),
+        Err(error) => note_error("GuardDuty", error, &mut facts, &mut failures),
+    }
+    match health {
+        Ok(found) => facts.health = found,
+        Err(error) => note_error("AWS Health", error, &mut facts, &mut failures),
+    }
+    report(facts, failures)
+}
+
+fn note_error(source: &str, error: EvidenceError, facts: &mut FindingFacts, failures: &mut Vec<StepFailure>) {
+    facts.unavailable.push(format!("{source}: {error}"));
+    if let EvidenceError::Aws { operation, permission, reason, .. } = error {
+        failures.push(StepFailure {
+            operation,
+            permission: Some(permission),
+            message: reason,
+        });
+    }
+}
+
+fn finding_line(finding: &SecurityFinding) -> Finding {
+    let level = match finding.severity.to_ascii_uppercase().as_str() {
+        "CRITICAL" | "HIGH" => Status::Critical,
+        "MEDIUM" => Status::Warning,
+        _ => Status::Warning,
+    };
+    let seen = finding
+        .first_seen
+        .map(|t| format!(", first seen {}", t.format("%Y-%m-%d %H:%M UTC")))
+        .unwrap_or_default();
+    Finding::new(
+        level,
+        format!("{:?} {} {}: {}{seen}", finding.source, finding.severity, finding.finding_type, finding.title),
+    )
+    .with_evidence([EvidenceItem {
+        time: finding.first_seen,
+        id: Some(finding.id.clone()),
+        text: finding.title.clone(),
+    }])
+}
+
+fn report(facts: FindingFacts, failures: Vec<StepFailure>) -> StepReport {
+    let mut findings: Vec<Finding> = facts
+        .guardduty
+        .iter()
+        .chain(&facts.security_hub)
+        .map(finding_line)
+        .collect();
+    for event in &facts.health {
+        findings.push(
+            Finding::new(
+                Status::Critical,
+                format!(
+                    "AWS Health {}{}",
+                    event.event_type_code,
+                    event
+                        .start_time
+                        .map(|t| format!(" at {}", t.format("%Y-%m-%d %H:%M UTC")))
+                        .unwrap_or_default()
+                ),
+            )
+            .with_evidence([EvidenceItem {
+                time: event.start_time,
+                id: event.arn.clone(),
+                text: event.description.clone().unwrap_or_else(|| event.event_type_code.clone()),
+            }]),
+        );
+    }
+    for unavailable in &facts.unavailable {
+        findings.push(Finding::new(Status::Ok, format!("not checked: {unavailable}")));
+    }
+    findings.sort_by(|a, b| b.level.cmp(&a.level));
+
+    let total = facts.guardduty.len() + facts.security_hub.len() + facts.health.len();
+    if facts.unavailable.len() == 3 {
+        if let Some(failure) = failures.into_iter().next() {
+            let mut report = StepReport::failed(StepId::Findings, failure);
+            report.findings = findings;
+            return report;
+        }
+        let mut report = StepReport::not_available(
+            StepId::Findings,
+            "no Security Hub, GuardDuty or AWS Health data in the evidence",
+        );
+        report.findings = findings;
+        return report;
+    }
+
+    let status = findings
+        .iter()
+        .map(|f| f.level)
+        .max()
+        .unwrap_or(Status::Ok);
+    let summary = if total == 0 {
+        "no findings name the key or its owner".to_string()
+    } else {
+        format!(
+            "{} GuardDuty, {} Security Hub findings and {} Health events name the key or its owner",
+            facts.guardduty.len(),
+            facts.security_hub.len(),
+            facts.health.len()
+        )
+    };
+    let mut report = StepReport::new(StepId::Findings, status, summary, StepData::Findings(facts));
+    report.findings = findings;
+    report
+}

@@ -1,0 +1,96 @@
+//! Step 9: which secrets and parameters the key or its sessions read, and where the key
+//! itself is stored, so that rotating it does not break a workload.
+
+use std::collections::BTreeSet;
+
+use crate::evidence::{EvidenceError, KeyLocation};
+use crate::playbook::brief::{brief, describe, evidence_item, target_of};
+use crate::playbook::{StepContext, evidence_failure};
+use crate::report::{Finding, SecretFacts, Status, StepData, StepId, StepReport};
+use crate::tactics::{Tactic, classify};
+
+pub(super) async fn run(context: &StepContext) -> StepReport {
+    let owner = context.owner().await;
+    let (locations, events) = tokio::join!(context.evidence.key_locations(&owner.subject), context.events());
+
+    let mut facts = SecretFacts::default();
+    let mut findings = Vec::new();
+    match &events {
+        Ok(events) => {
+            let reads: Vec<_> = events
+                .key_and_session_calls()
+                .filter(|e| classify(&e.event_source, &e.event_name) == Some(Tactic::SecretsRead))
+                .collect();
+            let distinct: BTreeSet<String> = reads.iter().filter(|e| !e.is_error()).filter_map(|e| target_of(e)).collect();
+            let succeeded = reads.iter().filter(|e| !e.is_error()).count();
+            if succeeded > 0 {
+                findings.push(
+                    Finding::new(
+                        Status::Critical,
+                        format!("{succeeded} successful reads of {} secrets or parameters", distinct.len()),
+                    )
+                    .with_evidence(reads.iter().filter(|e| !e.is_error()).map(|e| evidence_item(e))),
+                );
+            }
+            let failed = reads.len() - succeeded;
+            if failed > 0 {
+                findings.push(Finding::new(Status::Warning, format!("{failed} attempted reads failed")));
+            }
+            facts.reads = reads.into_iter().map(brief).collect();
+            facts.distinct_secrets = distinct.into_iter().collect();
+        }
+        Err(error) => findings.push(Finding::new(Status::Warning, format!("CloudTrail not checked: {error}"))),
+    }
+
+    match locations {
+        Ok(found) => {
+            facts.storage_search_available = true;
+            facts.key_locations = with_readers(found, &facts);
+        }
+        Err(EvidenceError::NotAvailable { what, .. }) => {
+            findings.push(Finding::new(Status::Ok, format!("where the key is stored was not checked: {what} is not available")));
+        }
+        Err(error) if events.is_err() => return evidence_failure(StepId::Secrets, &error),
+        Err(error) => findings.push(Finding::new(Status::Warning, format!("key storage not checked: {error}"))),
+    }
+    for location in &facts.key_locations {
+        let readers = if location.readers.is_empty() {
+            String::new()
+        } else {
+            format!("; read by {}", location.readers.join("; "))
+        };
+        findings.push(Finding::new(
+            Status::Warning,
+            format!(
+                "the key is stored in {:?} {} (matched by {}): update it before rotating{readers}",
+                location.kind, location.name, location.matched_by
+            ),
+        ));
+    }
+
+    findings.sort_by(|a, b| b.level.cmp(&a.level));
+    let status = findings.iter().map(|f| f.level).max().unwrap_or(Status::Ok);
+    let summary = format!(
+        "{} secret or parameter reads ({} distinct); key stored in {} places{}",
+        facts.reads.len(),
+        facts.distinct_secrets.len(),
+        facts.key_locations.len(),
+        if facts.storage_search_available { "" } else { " (storage not searched)" }
+    );
+    let mut report = StepReport::new(StepId::Secrets, status, summary, StepData::Secrets(facts));
+    report.findings = findings;
+    report
+}
+
+/// Adds to each location the reads of it that the event set holds.
+fn with_readers(mut locations: Vec<KeyLocation>, facts: &SecretFacts) -> Vec<KeyLocation> {
+    for location in &mut locations {
+        for read in &facts.reads {
+            let Some(target) = &read.target else { continue };
+            if target == &location.name || target.ends_with(&format!(":{}", location.name)) || location.name.ends_with(target.as_str()) {
+                location.readers.push(describe(read));
+            }
+        }
+    }
+    locations
+}
