@@ -1,0 +1,153 @@
+//! Command-line parsing and dispatch.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+
+/// Investigate and contain a leaked AWS access key.
+#[derive(Debug, Parser)]
+#[command(name = "keycheck", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (TOML). Secrets come from environment variables, never from this file.
+    #[arg(long, global = true, env = "KEYCHECK_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the investigation playbook on a key and print the report.
+    Investigate(InvestigateArgs),
+    /// Work with exported evidence folders.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Write the built-in demonstration incident as a snapshot folder, to see the layout.
+    Demo {
+        /// Folder to create; it must not exist or be empty.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Output format of a report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The threaded report with progress, for people.
+    Terminal,
+    /// One JSON document, for machines.
+    Json,
+    /// Markdown, for tickets.
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct InvestigateArgs {
+    /// The access key ID (AKIA… or ASIA…). With --demo it defaults to the demonstration key.
+    pub key: Option<String>,
+
+    /// Read exported evidence from this folder instead of calling AWS.
+    #[arg(long, conflicts_with = "demo")]
+    pub snapshot: Option<PathBuf>,
+
+    /// Use the built-in demonstration incident.
+    #[arg(long)]
+    pub demo: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
+
+    /// Length of the investigated window, such as 24h or 7d.
+    #[arg(long, value_parser = parse_duration)]
+    pub window: Option<std::time::Duration>,
+
+    /// End of the window (RFC 3339, such as 2026-05-01T12:00:00Z). Default: now when live;
+    /// the key's last recorded call on a snapshot.
+    #[arg(long)]
+    pub end: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// Folder of templates that replace the built-in ones (same names as in templates/).
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
+
+    /// Do not print progress while steps run.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e}: write a duration such as 24h, 7d or 90m"))
+}
+
+/// Runs the parsed command line and returns the process exit code.
+pub fn main(cli: Cli) -> ExitCode {
+    crate::investigate::install_crypto_provider();
+    init_logging(cli.log_format);
+
+    let config = match load_config(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("keycheck: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("keycheck: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Investigate(args) => crate::investigate::run(args, &config).await,
+            Command::Snapshot(SnapshotCommand::Demo { out }) => crate::investigate::write_demo(&out),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("keycheck: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    match path {
+        Some(path) => Config::load(path),
+        None => Ok(Config::default()),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYCHECK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
