@@ -18,7 +18,7 @@ pub struct Config {
     /// Offline geolocation of source IP addresses.
     #[serde(default)]
     pub geo: GeoConfig,
-    /// How investigations run.
+    /// Settings of investigations.
     #[serde(default)]
     pub playbook: PlaybookSettings,
     /// Folder of handlebars templates that replace the built-in ones, with the same
@@ -26,7 +26,7 @@ pub struct Config {
     pub templates: Option<PathBuf>,
 }
 
-/// How investigations run.
+/// Settings of investigations.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PlaybookSettings {

@@ -47,7 +47,7 @@ impl Verdict {
     }
 }
 
-/// How urgent the response is.
+/// Urgency of the response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
@@ -85,7 +85,7 @@ pub struct Claim {
 pub struct Section {
     /// The heading.
     pub heading: String,
-    /// How serious the section is.
+    /// Seriousness of the section.
     pub level: Status,
     /// The claims.
     pub claims: Vec<Claim>,
@@ -117,9 +117,9 @@ pub enum ActionKind {
 /// A recommended action.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Action {
-    /// What kind of action.
+    /// Kind of action.
     pub kind: ActionKind,
-    /// What to do and why, in one line.
+    /// The step to take and its reason, in one line.
     pub text: String,
 }
 
@@ -128,23 +128,23 @@ pub struct Action {
 pub struct Diagnosis {
     /// The judgement.
     pub verdict: Verdict,
-    /// How urgent the response is.
+    /// Urgency of the response.
     pub severity: Severity,
     /// The diagnosis in one sentence.
     pub summary: String,
     /// The first detection time, the baseline of the timeline.
     pub first_detection: Option<DateTime<Utc>>,
-    /// What the first detection was.
+    /// Source of the first detection.
     pub first_detection_source: Option<String>,
     /// Claims grouped by heading, most serious first.
     pub sections: Vec<Section>,
     /// The incident timeline, oldest first.
     pub timeline: Vec<TimelineEntry>,
-    /// What the timeline's offsets count from.
+    /// Event the timeline's offsets count from.
     pub timeline_baseline: String,
-    /// What to do, most urgent first.
+    /// Recommended actions, most urgent first.
     pub actions: Vec<Action>,
-    /// What keycheck could not see, and why.
+    /// Evidence keycheck could not see, with the reason.
     pub blind_spots: Vec<String>,
 }
 

@@ -1,5 +1,5 @@
 //! The handlebars registry: templates embedded at build time from `templates/`, optionally
-//! overridden from a folder, rendered in strict mode, with errors returned, never panics.
+//! overridden from a folder, rendered in strict mode, with errors returned to the caller.
 //!
 //! Templates receive view structs with ready-formatted fields (built in `view`); logic in a
 //! template stops at `if` and `each`. Each output family has its own escaping: none for
@@ -73,7 +73,7 @@ const EMBEDDED: &[Embedded] = &[
     embed!(Family::Json, "json", "report"),
 ];
 
-/// Why a template could not be loaded or rendered.
+/// Error loading or rendering a template.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("cannot read template folder {path}: {source}")]
@@ -218,4 +218,63 @@ fn read_overrides(
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_templates_compile() {
+        let renderer = Renderer::with_overrides(None).expect("built-in templates compile");
+        for (family, name, _) in EMBEDDED {
+            assert!(renderer.has_template(*family, name), "{family:?}/{name}");
+        }
+    }
+
+    #[test]
+    fn override_replaces_built_in() {
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::create_dir(folder.path().join("terminal")).unwrap();
+        std::fs::write(folder.path().join("terminal/header.hbs"), "custom {{key_id}}").unwrap();
+        let renderer = Renderer::with_overrides(Some(folder.path())).unwrap();
+        let text = renderer
+            .render(Family::Terminal, "header", &serde_json::json!({"key_id": "AKIAIOSFODNN7EXAMPLE"}))
+            .unwrap();
+        assert_eq!(text, "custom AKIAIOSFODNN7EXAMPLE");
+    }
+
+    #[test]
+    fn override_with_unknown_name_rejected() {
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::create_dir(folder.path().join("terminal")).unwrap();
+        std::fs::write(folder.path().join("terminal/haeder.hbs"), "x").unwrap();
+        let error = Renderer::with_overrides(Some(folder.path())).err().expect("rejected");
+        let message = error.to_string();
+        assert!(message.contains("haeder.hbs"), "{message}");
+        assert!(message.contains("terminal/header"), "{message}");
+    }
+
+    #[test]
+    fn invalid_override_reports_template() {
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::create_dir(folder.path().join("markdown")).unwrap();
+        std::fs::write(folder.path().join("markdown/step.hbs"), "{{#each findings}} unclosed").unwrap();
+        let error = Renderer::with_overrides(Some(folder.path())).err().expect("rejected");
+        assert!(error.to_string().contains("markdown/step"), "{error}");
+    }
+
+    #[test]
+    fn strict_mode_reports_missing_field() {
+        let renderer = Renderer::new();
+        let error = renderer
+            .render(Family::Terminal, "header", &serde_json::json!({"key_id": "AKIAIOSFODNN7EXAMPLE"}))
+            .unwrap_err();
+        assert!(error.to_string().contains("terminal/header"), "{error}");
+    }
+
+    #[test]
+    fn slack_escaping_applies_to_fields() {
+        assert_eq!(escape_slack("<a & b>"), "&lt;a &amp; b&gt;");
+    }
 }

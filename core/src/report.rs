@@ -101,7 +101,7 @@ pub enum Status {
     Critical,
     /// The evidence this step needs is not available (for example, absent from the snapshot).
     NotAvailable,
-    /// The step failed; `StepReport::failure` says which AWS operation and permission.
+    /// The step failed; `StepReport::failure` names the AWS operation and permission.
     Error,
 }
 
@@ -121,7 +121,7 @@ impl Status {
 /// One claim a step makes, with the evidence behind it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
-    /// How serious this claim is: `Ok` for neutral facts, `Warning` or `Critical` otherwise.
+    /// Seriousness of the claim: `Ok` for neutral facts, `Warning` or `Critical` otherwise.
     pub level: Status,
     /// The claim in one line.
     pub text: String,
@@ -157,7 +157,7 @@ pub struct EvidenceItem {
     /// The CloudTrail event ID, GuardDuty finding ID or other record ID.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// What the record says, in one line.
+    /// The record's content in one line.
     pub text: String,
 }
 
@@ -177,7 +177,7 @@ pub struct StepFailure {
 /// The result of one playbook step.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepReport {
-    /// Which step this is.
+    /// The step reported on.
     pub step: StepId,
     /// The step's overall result.
     pub status: Status,
@@ -186,7 +186,7 @@ pub struct StepReport {
     /// The claims behind the summary, most serious first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
-    /// What failed, when `status` is `Error`.
+    /// The failure, when `status` is `Error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<StepFailure>,
     /// Typed results for the diagnosis.
@@ -311,7 +311,7 @@ pub struct CallCount {
 pub struct SourceCount {
     /// The source address as CloudTrail recorded it.
     pub source: String,
-    /// Where the source is: country, network owner, AWS network or service.
+    /// Location of the source: country, network owner, AWS network or service.
     pub location: Location,
     /// Number of calls from this source in the window.
     pub count: usize,
@@ -334,7 +334,7 @@ pub struct ValueCount {
     pub new: bool,
 }
 
-/// How regularly the key's calls are spaced.
+/// Regularity of the spacing between the key's calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cadence {
@@ -363,7 +363,7 @@ pub struct EventBrief {
     pub key_id: Option<String>,
     /// The CloudTrail event ID.
     pub event_id: Option<String>,
-    /// The most telling request parameter (user created, secret read, role assumed, …).
+    /// The request parameter that names what the call acted on (user created, secret read, role assumed, …).
     pub target: Option<String>,
 }
 
@@ -459,7 +459,7 @@ pub struct MfaFacts {
 pub struct RiskyGrant {
     /// The policy that grants it.
     pub policy: String,
-    /// What it grants, such as `iam:CreateAccessKey on *`.
+    /// The grant, such as `iam:CreateAccessKey on *`.
     pub grant: String,
     /// Why it matters.
     pub reason: String,
@@ -504,7 +504,7 @@ pub struct GuardDutyFacts {
     pub credential_findings: Vec<SecurityFinding>,
     /// Earliest detection among GuardDuty findings, Health events and the alert.
     pub first_detection: Option<DateTime<Utc>>,
-    /// What the first detection was.
+    /// Source of the first detection.
     pub first_detection_source: Option<String>,
 }
 

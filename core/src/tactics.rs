@@ -3,13 +3,13 @@
 //!
 //! The table follows the tactics of MITRE ATT&CK's cloud matrix and the technique
 //! catalogue of Stratus Red Team (DataDog), which detonates each technique with real API
-//! calls. A call appears under the tactic it most often serves; `CreateLoginProfile` is
-//! persistence (a new way in), `UpdateLoginProfile` is privilege escalation (taking over
-//! someone else's console access).
+//! calls. A call appears under the tactic it most often serves. `CreateLoginProfile` is
+//! persistence because it opens a new way in, and `UpdateLoginProfile` is privilege
+//! escalation because it takes over someone else's console access.
 
 use serde::{Deserialize, Serialize};
 
-/// What an attacker achieves with a call.
+/// The goal an attacker reaches with a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tactic {
@@ -46,7 +46,7 @@ impl Tactic {
         }
     }
 
-    /// Returns true for tactics whose mere presence makes a key suspicious, whoever used it.
+    /// Returns true for tactics that make a key suspicious on their own, whatever the source.
     pub fn is_high_risk(self) -> bool {
         matches!(
             self,

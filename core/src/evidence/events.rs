@@ -47,7 +47,7 @@ impl Window {
     }
 }
 
-/// What to fetch from CloudTrail for one investigation.
+/// The CloudTrail fetch of one investigation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventQuery {
     /// The key under investigation.
@@ -94,7 +94,7 @@ pub struct EventSet {
     pub skipped_records: usize,
     /// How many scans or queries of the event store were run to build this set.
     pub scans: u32,
-    /// Where the events came from, such as `12 CloudTrail files` or `log group aws-cloudtrail-logs`.
+    /// Origin of the events, such as `12 CloudTrail files` or `log group aws-cloudtrail-logs`.
     pub source: String,
 }
 

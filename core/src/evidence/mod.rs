@@ -1,8 +1,8 @@
 //! The one interface the playbook reads AWS through, and the records it returns.
 //!
 //! Two implementations exist: `snapshot` reads a folder of exported JSON (or the built-in
-//! demonstration incident), and `live` calls AWS. The playbook never knows which one it
-//! runs on. Only this module and `remediation` construct AWS clients.
+//! demonstration incident), and `live` calls AWS. The playbook does not depend on which
+//! one it runs on. Only this module and `remediation` construct AWS clients.
 
 pub mod events;
 pub mod snapshot;

@@ -40,7 +40,7 @@ use crate::geo::Geo;
 use crate::key::AccessKeyId;
 use crate::report::{MintedSession, StepFailure, StepId, StepReport};
 
-/// Who or what started an investigation.
+/// The person, command or alert that started an investigation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Origin {
@@ -63,14 +63,14 @@ impl Origin {
     }
 }
 
-/// What an alert that started the investigation said, for the diagnosis.
+/// Context from the alert that started the investigation, for the diagnosis.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertContext {
     /// The alerting service, such as `GuardDuty` or `AWS Health`.
     pub source: String,
     /// The finding or event type.
     pub finding_type: Option<String>,
-    /// When the alert says the activity was first seen.
+    /// Time the alert gives for the first sight of the activity.
     pub first_seen: Option<DateTime<Utc>>,
     /// Remote IPs the alert names.
     pub source_ips: Vec<String>,
@@ -83,7 +83,7 @@ pub struct Investigation {
     pub id: String,
     /// The key under investigation.
     pub key: AccessKeyId,
-    /// Who started it.
+    /// Origin of the investigation.
     pub origin: Origin,
     /// A fixed window, or `None` to let the evidence source choose the end.
     pub window: Option<Window>,
@@ -151,7 +151,7 @@ pub enum Progress {
 pub struct Outcome {
     /// The investigation.
     pub investigation: Investigation,
-    /// What the evidence came from.
+    /// Description of the evidence source.
     pub evidence_source: String,
     /// Every step's report, in playbook order.
     pub reports: Vec<StepReport>,
@@ -165,7 +165,7 @@ type EventsResult = Result<Arc<EventSet>, EvidenceError>;
 type OwnerResult = Arc<OwnerFacts>;
 type GuardDutyResult = Result<Arc<Vec<SecurityFinding>>, EvidenceError>;
 
-/// What step 1 established about the key's owner, shared with the steps that need it.
+/// Facts step 1 established about the key's owner, shared with the steps that need them.
 #[derive(Debug)]
 pub struct OwnerFacts {
     /// The subject as far as it is known.
@@ -178,7 +178,7 @@ pub struct OwnerFacts {
     pub principal_type: Option<IdentityType>,
     /// For a temporary key: the call that minted it.
     pub minted_by: Option<MintedSession>,
-    /// Why CloudTrail could not be read, when it could not.
+    /// The error that stopped CloudTrail from being read, if any.
     pub events_error: Option<EvidenceError>,
 }
 
@@ -187,11 +187,11 @@ pub struct OwnerFacts {
 pub struct StepContext {
     /// The investigation.
     pub investigation: Investigation,
-    /// Where evidence comes from.
+    /// The evidence source.
     pub evidence: Arc<dyn Evidence>,
     /// Geolocation of source addresses.
     pub geo: Arc<Geo>,
-    /// Step 0's answer.
+    /// Step 0's result.
     pub account: Option<AccountInfo>,
     events: Shared<BoxFuture<'static, EventsResult>>,
     owner: Shared<BoxFuture<'static, OwnerResult>>,
