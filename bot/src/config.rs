@@ -37,6 +37,10 @@ pub struct PlaybookSettings {
     /// How far before the window the key's history is read, which "new" calls and
     /// addresses are measured against, such as `14d`.
     pub history: String,
+    /// The window to widen to when nothing correlates in the requested one, such as `7d`,
+    /// or `never`. Widening reuses the history already fetched, so it must not exceed
+    /// `window` plus `history`.
+    pub widen_to: String,
 }
 
 impl Default for PlaybookSettings {
@@ -45,6 +49,7 @@ impl Default for PlaybookSettings {
             window: "24h".to_string(),
             step_timeout: "120s".to_string(),
             history: "14d".to_string(),
+            widen_to: "7d".to_string(),
         }
     }
 }
@@ -63,6 +68,14 @@ impl PlaybookSettings {
     /// Returns the history length.
     pub fn history(&self) -> Duration {
         parse_duration_field("playbook.history", &self.history).expect("validated on load")
+    }
+
+    /// Returns the window to widen to, or `None` when widening is off.
+    pub fn widen_to(&self) -> Option<Duration> {
+        if self.widen_to.as_str() == "never" {
+            return None;
+        }
+        Some(parse_duration_field("playbook.widen_to", &self.widen_to).expect("validated on load"))
     }
 }
 
@@ -87,6 +100,14 @@ impl Config {
         parse_duration_field("playbook.window", &self.playbook.window)?;
         parse_duration_field("playbook.step_timeout", &self.playbook.step_timeout)?;
         parse_duration_field("playbook.history", &self.playbook.history)?;
+        if self.playbook.widen_to.as_str() != "never" {
+            let widen_to = parse_duration_field("playbook.widen_to", &self.playbook.widen_to)?;
+            anyhow::ensure!(
+                widen_to <= self.playbook.window() + self.playbook.history(),
+                "playbook.widen_to = {:?} reaches further back than playbook.window plus playbook.history, which is all that is fetched: lower it or raise playbook.history",
+                self.playbook.widen_to
+            );
+        }
         Ok(())
     }
 }

@@ -54,6 +54,12 @@ pub async fn run(args: InvestigateArgs, config: &Config) -> anyhow::Result<ExitC
     let playbook_config = PlaybookConfig {
         step_timeout: config.playbook.step_timeout(),
         history: chrono::Duration::from_std(config.playbook.history()).context("playbook.history is too long")?,
+        widen_to: config
+            .playbook
+            .widen_to()
+            .map(chrono::Duration::from_std)
+            .transpose()
+            .context("playbook.widen_to is too long")?,
     };
 
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
@@ -80,6 +86,12 @@ pub async fn run(args: InvestigateArgs, config: &Config) -> anyhow::Result<ExitC
                     }
                 }
                 progress.show();
+            }
+            Progress::Widened(note) => {
+                progress.clear();
+                if args.format == Format::Terminal {
+                    let _ = writeln!(stdout, " ~ {note}\n");
+                }
             }
             Progress::Diagnosed(_) => progress.clear(),
         }

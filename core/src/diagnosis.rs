@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::KeyStatus;
+use crate::geo::LocationCategory;
 use crate::key::KeyKind;
 use crate::playbook::Investigation;
 use crate::report::{
@@ -146,6 +147,9 @@ pub struct Diagnosis {
     pub actions: Vec<Action>,
     /// Evidence keycheck could not see, with the reason.
     pub blind_spots: Vec<String>,
+    /// Checks widened or added because nothing correlated: a wider window, Access
+    /// Analyzer, cross-account moves.
+    pub widened: Vec<String>,
 }
 
 /// The typed facts of every step that reported them.
@@ -248,6 +252,7 @@ pub fn diagnose(investigation: &Investigation, reports: &[StepReport]) -> Diagno
         None => "the first notable event".to_string(),
     };
     let summary = summary(verdict, severity, &signals, &blind_spots);
+    let widened = if verdict == Verdict::NoEvidence { extra_checks(&facts) } else { Vec::new() };
 
     Diagnosis {
         verdict,
@@ -260,6 +265,7 @@ pub fn diagnose(investigation: &Investigation, reports: &[StepReport]) -> Diagno
         timeline_baseline,
         actions,
         blind_spots,
+        widened,
     }
 }
 
@@ -486,13 +492,26 @@ fn novelty(facts: &Facts, signals: &mut Signals) -> Option<Section> {
     }
     let new_calls: Vec<&str> = activity.calls.iter().filter(|c| c.new).map(|c| c.call.as_str()).collect();
     if !new_calls.is_empty() {
+        let kinds = if new_calls.len() == 1 { "kind of call" } else { "kinds of call" };
         claims.push(Claim {
-            text: format!("{} kinds of call never made before: {}", new_calls.len(), truncate_list(&new_calls, 12)),
+            text: format!("{} {kinds} never made before: {}", new_calls.len(), truncate_list(&new_calls, 12)),
             evidence: Vec::new(),
         });
     }
     if claims.is_empty() {
         return None;
+    }
+
+    // A new read-only call from a known address is how people use a key; a new address,
+    // country or a call with a tactic is what an intruder looks like.
+    let new_places = activity.sources.iter().any(|s| {
+        s.new && !matches!(s.location.category, LocationCategory::AwsService | LocationCategory::AwsInternal)
+    }) || !new_countries.is_empty();
+    let new_tactics = new_calls
+        .iter()
+        .any(|c| tactic_of(c).is_some_and(|t| t != Tactic::Discovery));
+    if !new_places && !new_tactics {
+        return section("Activity outside the key's history", Status::Ok, claims);
     }
     signals.weak.push("activity outside the key's history".to_string());
     section("Activity outside the key's history", Status::Warning, claims)
@@ -729,6 +748,28 @@ fn first_detection(facts: &Facts) -> (Option<DateTime<Utc>>, Option<String>) {
     }
 }
 
+/// Lists the checks beyond the key's own calls that also found nothing, so that a "no
+/// evidence" verdict says how far keycheck looked.
+fn extra_checks(facts: &Facts) -> Vec<String> {
+    let mut checks = Vec::new();
+    if let Some(external) = facts.external {
+        if external.analyzer_available {
+            checks.push(format!(
+                "Access Analyzer: {} active findings of resources shared outside the account",
+                external.analyzer_findings.len()
+            ));
+        }
+    }
+    if let Some(cross) = facts.cross_account {
+        checks.push(format!(
+            "cross-account: {} role assumptions, {} other accounts reached",
+            cross.assumptions.len(),
+            cross.other_accounts.len()
+        ));
+    }
+    checks
+}
+
 fn blind_spots(reports: &[StepReport]) -> Vec<String> {
     reports
         .iter()
@@ -777,10 +818,13 @@ fn actions(verdict: Verdict, investigation: &Investigation, facts: &Facts) -> Ve
     }
     actions.extend(manual_actions(facts));
     if verdict == Verdict::NoEvidence {
-        actions.push(Action {
-            kind: ActionKind::Manual,
-            text: "nothing correlates: re-run with a 7-day window (--window 7d), and check where the key was exposed".to_string(),
-        });
+        let looked_days = facts.activity.map(|a| (a.window_end - a.window_start).num_days()).unwrap_or(0);
+        let text = if looked_days >= 7 {
+            "nothing correlates: check where the key was exposed and who could have copied it".to_string()
+        } else {
+            "nothing correlates: re-run with a 7-day window (--window 7d), and check where the key was exposed".to_string()
+        };
+        actions.push(Action { kind: ActionKind::Manual, text });
     }
     actions
 }

@@ -366,3 +366,26 @@ fn offset_formats() {
     assert_eq!(offset(Duration::minutes(133)), "+2h13m");
     assert_eq!(offset(Duration::minutes(-(24 * 60 + 4 * 60))), "-1d4h");
 }
+
+#[test]
+fn new_read_only_call_from_known_source_is_no_signal() {
+    let mut facts = activity(vec![call(0, "s3:ListBuckets", "198.51.100.20", None, None)]);
+    facts.history_available = true;
+    facts.calls = vec![crate::report::CallCount {
+        call: "s3:ListBuckets".to_string(),
+        count: 1,
+        errors: 0,
+        denied: 0,
+        first: at(0),
+        last: at(0),
+        new: true,
+    }];
+    let diagnosis = diagnose(&investigation(), &[report(StepId::Activity, StepData::Activity(facts.clone()))]);
+    assert_eq!(diagnosis.verdict, Verdict::NoEvidence);
+    assert_eq!(section(&diagnosis, "Activity outside the key's history").level, Status::Ok);
+
+    facts.calls[0].call = "iam:CreateUser".to_string();
+    let diagnosis = diagnose(&investigation(), &[report(StepId::Activity, StepData::Activity(facts))]);
+    assert_eq!(section(&diagnosis, "Activity outside the key's history").level, Status::Warning);
+    assert_eq!(diagnosis.verdict, Verdict::Suspicious);
+}

@@ -128,6 +128,17 @@ impl EventSet {
         }
     }
 
+    /// Returns the same events with the window widened to `length`, ending where it ends
+    /// now. Events older than `history_start` were never fetched, so a window reaching
+    /// further back starts at `history_start`.
+    pub fn rewindow(&self, length: Duration) -> EventSet {
+        let start = (self.window.end - length).max(self.history_start);
+        EventSet {
+            window: Window { start, end: self.window.end },
+            ..self.clone()
+        }
+    }
+
     /// Returns the key's own calls inside the window, oldest first.
     pub fn key_calls(&self) -> impl Iterator<Item = &Event> {
         let key = self.key.as_str();

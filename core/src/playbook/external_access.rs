@@ -8,9 +8,8 @@ use crate::report::{ExternalAccessFacts, Finding, Status, StepData, StepId, Step
 use crate::tactics::{Tactic, classify};
 
 pub(super) async fn run(context: &StepContext) -> StepReport {
-    let owner = context.owner().await;
     let (analyzer, events) = tokio::join!(
-        context.evidence.access_analyzer_findings(&owner.subject),
+        context.access_analyzer_findings(),
         context.events(),
     );
 
@@ -19,7 +18,7 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
     match analyzer {
         Ok(found) => {
             facts.analyzer_available = true;
-            facts.analyzer_findings = found.into_iter().filter(|f| f.status == "ACTIVE").collect();
+            facts.analyzer_findings = found.iter().filter(|f| f.status == "ACTIVE").cloned().collect();
         }
         Err(EvidenceError::NotAvailable { what, .. }) => {
             findings.push(Finding::new(Status::Ok, format!("not checked: {what} is not available")));

@@ -6,18 +6,16 @@ use crate::playbook::StepContext;
 use crate::report::{EvidenceItem, Finding, FindingFacts, Status, StepData, StepFailure, StepId, StepReport};
 
 pub(super) async fn run(context: &StepContext) -> StepReport {
-    let owner = context.owner().await;
-    let subject = &owner.subject;
     let (security_hub, guardduty, health) = tokio::join!(
-        context.evidence.security_hub_findings(subject),
+        context.security_hub_findings(),
         context.guardduty_findings(),
-        context.evidence.health_events(subject),
+        context.health_events(),
     );
 
     let mut facts = FindingFacts::default();
     let mut failures = Vec::new();
     match security_hub {
-        Ok(found) => facts.security_hub = found,
+        Ok(found) => facts.security_hub = found.as_ref().clone(),
         Err(error) => note_error("Security Hub", error, &mut facts, &mut failures),
     }
     match guardduty {
@@ -25,7 +23,7 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
         Err(error) => note_error("GuardDuty", error, &mut facts, &mut failures),
     }
     match health {
-        Ok(found) => facts.health = found,
+        Ok(found) => facts.health = found.as_ref().clone(),
         Err(error) => note_error("AWS Health", error, &mut facts, &mut failures),
     }
     report(facts, failures)

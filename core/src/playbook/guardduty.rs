@@ -36,10 +36,9 @@ pub(crate) fn is_credential_finding(finding_type: &str) -> bool {
 }
 
 pub(super) async fn run(context: &StepContext) -> StepReport {
-    let owner = context.owner().await;
     let (guardduty, health) = tokio::join!(
         context.guardduty_findings(),
-        context.evidence.health_events(&owner.subject),
+        context.health_events(),
     );
     let findings: Vec<SecurityFinding> = match &guardduty {
         Ok(found) => found.iter().filter(|f| is_credential_finding(&f.finding_type)).cloned().collect(),

@@ -13,7 +13,7 @@ const EXAMPLES: usize = 5;
 
 pub(super) async fn run(context: &StepContext) -> StepReport {
     let owner = context.owner().await;
-    let report_rows = context.evidence.credential_report().await;
+    let report_rows = context.credential_report().await;
     let events = context.events().await;
 
     let user = match &owner.user {

@@ -33,8 +33,8 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::cloudtrail::IdentityType;
 use crate::diagnosis::{self, Diagnosis};
 use crate::evidence::{
-    AccountInfo, Evidence, EvidenceError, EventQuery, EventSet, KeyRecord, SecurityFinding,
-    Subject, UserRecord, Window,
+    AccountInfo, AnalyzerFinding, CredentialReportRow, Evidence, EvidenceError, EventQuery,
+    EventSet, HealthEvent, KeyLocation, KeyRecord, SecurityFinding, Subject, UserRecord, Window,
 };
 use crate::geo::Geo;
 use crate::key::AccessKeyId;
@@ -124,6 +124,10 @@ pub struct PlaybookConfig {
     pub step_timeout: Duration,
     /// How far before the window the key's history is read.
     pub history: chrono::Duration,
+    /// The window the playbook widens to when nothing correlates in the requested one, or
+    /// `None` to never widen. The wider window is cut from the same CloudTrail fetch (its
+    /// history part), so widening costs no further scan.
+    pub widen_to: Option<chrono::Duration>,
 }
 
 impl Default for PlaybookConfig {
@@ -131,9 +135,20 @@ impl Default for PlaybookConfig {
         PlaybookConfig {
             step_timeout: Duration::from_secs(120),
             history: chrono::Duration::days(14),
+            widen_to: Some(chrono::Duration::days(7)),
         }
     }
 }
+
+/// Steps that read CloudTrail and are re-run on the widened window. The others read only
+/// IAM and findings, which the window does not change.
+const WIDENED_STEPS: [StepId; 5] = [
+    StepId::Activity,
+    StepId::Mfa,
+    StepId::ExternalAccess,
+    StepId::CrossAccount,
+    StepId::Secrets,
+];
 
 /// A message from a running playbook.
 #[derive(Clone, Debug)]
@@ -142,6 +157,9 @@ pub enum Progress {
     Started(StepId),
     /// A step finished; reports arrive in completion order.
     Finished(Box<StepReport>),
+    /// Nothing correlated, so the steps that read CloudTrail run again on a wider window;
+    /// their reports follow as `Finished` and replace the first ones.
+    Widened(String),
     /// Every step finished; this is the last message.
     Diagnosed(Box<Outcome>),
 }
@@ -182,8 +200,16 @@ pub struct OwnerFacts {
     pub events_error: Option<EvidenceError>,
 }
 
+/// A result computed once per investigation and awaited by every step that needs it.
+type Once<T> = Shared<BoxFuture<'static, T>>;
+
+/// An evidence call's result, shared between steps.
+type SharedResult<T> = Result<Arc<T>, EvidenceError>;
+
 /// Everything a step reads: the investigation, the evidence, and the shared results of
-/// other steps, each computed once.
+/// evidence calls, each made once. Cloning is cheap; a clone with other events is how the
+/// widened pass re-runs steps without calling AWS again.
+#[derive(Clone)]
 pub struct StepContext {
     /// The investigation.
     pub investigation: Investigation,
@@ -193,9 +219,14 @@ pub struct StepContext {
     pub geo: Arc<Geo>,
     /// Step 0's result.
     pub account: Option<AccountInfo>,
-    events: Shared<BoxFuture<'static, EventsResult>>,
-    owner: Shared<BoxFuture<'static, OwnerResult>>,
-    guardduty: Shared<BoxFuture<'static, GuardDutyResult>>,
+    events: Once<EventsResult>,
+    owner: Once<OwnerResult>,
+    guardduty: Once<GuardDutyResult>,
+    security_hub: Once<SharedResult<Vec<SecurityFinding>>>,
+    health: Once<SharedResult<Vec<HealthEvent>>>,
+    analyzer: Once<SharedResult<Vec<AnalyzerFinding>>>,
+    key_locations: Once<SharedResult<Vec<KeyLocation>>>,
+    credential_report: Once<SharedResult<Vec<CredentialReportRow>>>,
 }
 
 impl StepContext {
@@ -214,9 +245,43 @@ impl StepContext {
         self.guardduty.clone().await
     }
 
+    /// Returns the Security Hub findings naming the subject.
+    pub async fn security_hub_findings(&self) -> SharedResult<Vec<SecurityFinding>> {
+        self.security_hub.clone().await
+    }
+
+    /// Returns the AWS Health events naming the subject.
+    pub async fn health_events(&self) -> SharedResult<Vec<HealthEvent>> {
+        self.health.clone().await
+    }
+
+    /// Returns the account's active IAM Access Analyzer findings.
+    pub async fn access_analyzer_findings(&self) -> SharedResult<Vec<AnalyzerFinding>> {
+        self.analyzer.clone().await
+    }
+
+    /// Returns the places that store the key.
+    pub async fn key_locations(&self) -> SharedResult<Vec<KeyLocation>> {
+        self.key_locations.clone().await
+    }
+
+    /// Returns the account's IAM credential report.
+    pub async fn credential_report(&self) -> SharedResult<Vec<CredentialReportRow>> {
+        self.credential_report.clone().await
+    }
+
     /// Returns the account ID from step 0, when known.
     pub fn account_id(&self) -> Option<&str> {
         self.account.as_ref()?.account_id.as_deref()
+    }
+
+    /// Returns a copy of the context whose CloudTrail events are `events`.
+    fn with_events(&self, events: EventSet) -> StepContext {
+        let events: EventsResult = Ok(Arc::new(events));
+        StepContext {
+            events: futures::future::ready(events).boxed().shared(),
+            ..self.clone()
+        }
     }
 }
 
@@ -296,7 +361,28 @@ async fn run_steps(
     }
 
     reports.sort_by_key(|r| r.step);
-    let diagnosis = diagnosis::diagnose(&context.investigation, &reports);
+    let mut diagnosis = diagnosis::diagnose(&context.investigation, &reports);
+    if diagnosis.verdict == diagnosis::Verdict::NoEvidence {
+        if let Some((widened, note)) = widened_context(&context, &config).await {
+            info!(note = %note, "widening the window");
+            let _ = sender.send(Progress::Widened(note.clone())).await;
+            let widened = Arc::new(widened);
+            let mut running: FuturesUnordered<BoxFuture<'static, StepReport>> = FuturesUnordered::new();
+            for step in WIDENED_STEPS {
+                let _ = sender.send(Progress::Started(step)).await;
+                running.push(spawn_step(step, Arc::clone(&widened), config.step_timeout));
+            }
+            while let Some(mut report) = running.next().await {
+                report.summary = format!("{} (widened window): {}", window_label(&widened), report.summary);
+                let _ = sender.send(Progress::Finished(Box::new(report.clone()))).await;
+                reports.retain(|r| r.step != report.step);
+                reports.push(report);
+            }
+            reports.sort_by_key(|r| r.step);
+            diagnosis = diagnosis::diagnose(&context.investigation, &reports);
+            diagnosis.widened.insert(0, note);
+        }
+    }
     info!(
         verdict = diagnosis.verdict.label(),
         severity = diagnosis.severity.label(),
@@ -309,6 +395,29 @@ async fn run_steps(
         diagnosis,
         finished_at: Utc::now(),
     }
+}
+
+/// Returns a context whose events cover the wider window, with a note saying what was
+/// widened, or `None` when the window was fixed, is already as wide, or CloudTrail failed.
+async fn widened_context(context: &StepContext, config: &PlaybookConfig) -> Option<(StepContext, String)> {
+    let wider = config.widen_to?;
+    if context.investigation.window.is_some() || wider <= context.investigation.window_length {
+        return None;
+    }
+    let events = context.events().await.ok()?;
+    let widened = events.rewindow(wider);
+    let note = format!(
+        "nothing correlated in the {}-hour window, so it was widened to {} days, {} to {}, from the same CloudTrail fetch",
+        context.investigation.window_length.num_hours(),
+        wider.num_days(),
+        widened.window.start.format("%Y-%m-%d %H:%M"),
+        widened.window.end.format("%Y-%m-%d %H:%M UTC"),
+    );
+    Some((context.with_events(widened), note))
+}
+
+fn window_label(context: &StepContext) -> String {
+    format!("{}-day window", context.investigation.window_length.num_days().max(1))
 }
 
 /// Builds the shared context, starting the CloudTrail fetch and step 1's owner lookup so
@@ -340,13 +449,24 @@ fn build_context(
         async move { Arc::new(key::find_owner(evidence.as_ref(), &key, account_id, events).await) }
     });
 
-    let guardduty = spawn_shared({
+    let guardduty = spawn_owner_call(&evidence, &owner, |evidence, subject| async move {
+        evidence.guardduty_findings(&subject).await
+    });
+    let security_hub = spawn_owner_call(&evidence, &owner, |evidence, subject| async move {
+        evidence.security_hub_findings(&subject).await
+    });
+    let health = spawn_owner_call(&evidence, &owner, |evidence, subject| async move {
+        evidence.health_events(&subject).await
+    });
+    let analyzer = spawn_owner_call(&evidence, &owner, |evidence, subject| async move {
+        evidence.access_analyzer_findings(&subject).await
+    });
+    let key_locations = spawn_owner_call(&evidence, &owner, |evidence, subject| async move {
+        evidence.key_locations(&subject).await
+    });
+    let credential_report = spawn_shared({
         let evidence = Arc::clone(&evidence);
-        let owner = owner.clone();
-        async move {
-            let owner = owner.await;
-            evidence.guardduty_findings(&owner.subject).await.map(Arc::new)
-        }
+        async move { evidence.credential_report().await.map(Arc::new) }
     });
 
     StepContext {
@@ -357,7 +477,27 @@ fn build_context(
         events,
         owner,
         guardduty,
+        security_hub,
+        health,
+        analyzer,
+        key_locations,
+        credential_report,
     }
+}
+
+/// Spawns an evidence call that needs the owner from step 1, shared between steps.
+fn spawn_owner_call<T, F, Fut>(evidence: &Arc<dyn Evidence>, owner: &Once<OwnerResult>, call: F) -> Once<SharedResult<T>>
+where
+    T: Send + Sync + 'static,
+    F: FnOnce(Arc<dyn Evidence>, Subject) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, EvidenceError>> + Send + 'static,
+{
+    let evidence = Arc::clone(evidence);
+    let owner = owner.clone();
+    spawn_shared(async move {
+        let subject = owner.await.subject.clone();
+        call(evidence, subject).await.map(Arc::new)
+    })
 }
 
 /// Spawns a future on the runtime and returns a handle every step can await; the work
@@ -480,3 +620,6 @@ mod duration_seconds {
         Ok(chrono::Duration::seconds(i64::deserialize(deserializer)?))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,8 +10,7 @@ use crate::report::{Finding, SecretFacts, Status, StepData, StepId, StepReport};
 use crate::tactics::{Tactic, classify};
 
 pub(super) async fn run(context: &StepContext) -> StepReport {
-    let owner = context.owner().await;
-    let (locations, events) = tokio::join!(context.evidence.key_locations(&owner.subject), context.events());
+    let (locations, events) = tokio::join!(context.key_locations(), context.events());
 
     let mut facts = SecretFacts::default();
     let mut findings = Vec::new();
@@ -45,7 +44,7 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
     match locations {
         Ok(found) => {
             facts.storage_search_available = true;
-            facts.key_locations = with_readers(found, &facts);
+            facts.key_locations = with_readers(found.as_ref().clone(), &facts);
         }
         Err(EvidenceError::NotAvailable { what, .. }) => {
             findings.push(Finding::new(Status::Ok, format!("where the key is stored was not checked: {what} is not available")));

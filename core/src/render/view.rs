@@ -97,6 +97,7 @@ pub struct DiagnosisView {
     pub timeline_baseline: String,
     pub actions: Vec<ActionView>,
     pub blind_spots: Vec<String>,
+    pub widened: Vec<String>,
 }
 
 /// A whole report: header, every step in playbook order, diagnosis.
@@ -270,6 +271,7 @@ impl DiagnosisView {
                 })
                 .collect(),
             blind_spots: diagnosis.blind_spots.iter().map(|b| redact(b).into_owned()).collect(),
+            widened: diagnosis.widened.clone(),
         }
     }
 }
