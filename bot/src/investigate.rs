@@ -40,7 +40,13 @@ pub async fn run(args: InvestigateArgs, config: &Config) -> anyhow::Result<ExitC
             return Ok(ExitCode::from(2));
         }
     };
-    let evidence = open_evidence(&args)?;
+    let evidence = match open_evidence(&args) {
+        Ok(evidence) => evidence,
+        Err(error) => {
+            eprintln!("keycheck: {error:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let geo = Arc::new(Geo::open(&config.geo).context("cannot open the geolocation databases")?);
     let templates = args.templates.as_deref().or(config.templates.as_deref());
     let renderer = Renderer::with_overrides(templates)?;
@@ -132,8 +138,7 @@ fn open_evidence(args: &InvestigateArgs) -> anyhow::Result<Arc<dyn Evidence>> {
         return Ok(Arc::new(demo::snapshot()?));
     }
     if let Some(folder) = &args.snapshot {
-        let snapshot = Snapshot::open(folder).with_context(|| format!("cannot open snapshot {}", folder.display()))?;
-        return Ok(Arc::new(snapshot));
+        return Ok(Arc::new(Snapshot::open(folder)?));
     }
     anyhow::bail!(
         "live investigation against AWS is not available in this build yet: pass --snapshot DIR with exported evidence, or --demo"

@@ -231,7 +231,7 @@ pub fn diagnose(investigation: &Investigation, reports: &[StepReport]) -> Diagno
     sections.extend(detections(investigation, &facts, &mut signals));
     sections.extend(tactic_sections(&facts, &mut signals));
     sections.extend(novelty(&facts, &mut signals));
-    sections.extend(denied_bursts(&facts, &mut signals));
+    sections.extend(denied_bursts(&facts, investigation.key.as_str(), &mut signals));
     sections.extend(minted_credentials(&facts, &mut signals));
     sections.extend(cross_account(&facts, &mut signals));
     sections.extend(external_access(&facts, &mut signals));
@@ -317,7 +317,7 @@ fn summary(verdict: Verdict, severity: Severity, signals: &Signals, blind_spots:
         text.push_str(&reasons.join("; "));
     }
     if !blind_spots.is_empty() {
-        text.push_str(&format!(". {} steps could not see everything", blind_spots.len()));
+        text.push_str(&format!(". {} things could not be checked", blind_spots.len()));
     }
     text
 }
@@ -517,7 +517,7 @@ fn novelty(facts: &Facts, signals: &mut Signals) -> Option<Section> {
     section("Activity outside the key's history", Status::Warning, claims)
 }
 
-fn denied_bursts(facts: &Facts, signals: &mut Signals) -> Option<Section> {
+fn denied_bursts(facts: &Facts, investigation_key: &str, signals: &mut Signals) -> Option<Section> {
     let activity = facts.activity?;
     let claims: Vec<Claim> = activity
         .denied_bursts
@@ -526,10 +526,11 @@ fn denied_bursts(facts: &Facts, signals: &mut Signals) -> Option<Section> {
             let calls: Vec<String> = burst.calls.iter().map(|(c, n)| format!("{c} ×{n}")).collect();
             Claim {
                 text: format!(
-                    "{} denied calls in {} seconds: {}",
+                    "{} denied calls in {} seconds: {}{}",
                     burst.count,
                     (burst.end - burst.start).num_seconds(),
-                    calls.join(", ")
+                    calls.join(", "),
+                    crate::playbook::burst_keys_note(burst, investigation_key)
                 ),
                 evidence: vec![EvidenceItem {
                     time: Some(burst.start),
@@ -770,12 +771,18 @@ fn extra_checks(facts: &Facts) -> Vec<String> {
     checks
 }
 
+/// Lists the steps that could not run and the parts of evidence the others lacked.
 fn blind_spots(reports: &[StepReport]) -> Vec<String> {
-    reports
-        .iter()
-        .filter(|r| matches!(r.status, Status::NotAvailable | Status::Error))
-        .map(|r| format!("step {} ({}): {}", r.step.number(), r.step.title(), r.summary))
-        .collect()
+    let mut spots = Vec::new();
+    for report in reports {
+        let step = format!("step {} ({})", report.step.number(), report.step.title());
+        if matches!(report.status, Status::NotAvailable | Status::Error) {
+            spots.push(format!("{step}: {}", report.summary));
+            continue;
+        }
+        spots.extend(report.gaps.iter().map(|gap| format!("{step}: {gap}")));
+    }
+    spots
 }
 
 fn actions(verdict: Verdict, investigation: &Investigation, facts: &Facts) -> Vec<Action> {

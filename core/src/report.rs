@@ -189,6 +189,10 @@ pub struct StepReport {
     /// The failure, when `status` is `Error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<StepFailure>,
+    /// Parts of the step's evidence that were not available, so that a step that still
+    /// answered can say what it could not see.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<String>,
     /// Typed results for the diagnosis.
     pub data: StepData,
     /// Wall time the step took, in milliseconds.
@@ -204,6 +208,7 @@ impl StepReport {
             summary: summary.into(),
             findings: Vec::new(),
             failure: None,
+            gaps: Vec::new(),
             data,
             duration_ms: 0,
         }
@@ -378,6 +383,8 @@ pub struct DeniedBurst {
     pub count: usize,
     /// The calls denied, with counts, most frequent first.
     pub calls: Vec<(String, usize)>,
+    /// The access keys that made the calls: the investigated key, sessions minted from it, or both.
+    pub keys: Vec<String>,
 }
 
 /// Step 2: what the key called, from where, and what is new.

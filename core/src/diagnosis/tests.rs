@@ -195,6 +195,7 @@ fn denied_burst_section_fires_and_not() {
         end: at(1),
         count: 30,
         calls: vec![("ec2:GetPasswordData".to_string(), 30)],
+        keys: vec!["AKIAIOSFODNN7EXAMPLE".to_string()],
     }];
     let diagnosis = diagnose(&investigation(), &[report(StepId::Activity, StepData::Activity(facts))]);
     let burst = section(&diagnosis, "Denied-call bursts (enumeration)");
@@ -357,7 +358,7 @@ fn blind_spots_list_failed_steps() {
     let diagnosis = diagnose(&investigation(), &[failed, StepReport::not_available(StepId::ExternalAccess, "no analyzer")]);
     assert_eq!(diagnosis.blind_spots.len(), 2);
     assert!(diagnosis.blind_spots[0].contains("securityhub:GetFindings"));
-    assert!(diagnosis.summary.contains("2 steps could not see everything"));
+    assert!(diagnosis.summary.contains("2 things could not be checked"));
 }
 
 #[test]

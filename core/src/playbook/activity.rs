@@ -58,7 +58,7 @@ fn report(facts: ActivityFacts, events: &EventSet) -> StepReport {
 
     new_source_findings(&facts, events, &mut findings);
     new_call_findings(&facts, &mut findings);
-    burst_findings(&facts, &mut findings);
+    burst_findings(&facts, events.key.as_str(), &mut findings);
     session_findings(&facts, &mut findings);
     pattern_findings(&facts, &mut findings);
 
@@ -167,7 +167,7 @@ fn new_call_findings(facts: &ActivityFacts, findings: &mut Vec<Finding>) {
     }
 }
 
-fn burst_findings(facts: &ActivityFacts, findings: &mut Vec<Finding>) {
+fn burst_findings(facts: &ActivityFacts, key: &str, findings: &mut Vec<Finding>) {
     for burst in &facts.denied_bursts {
         let calls: Vec<String> = burst
             .calls
@@ -178,10 +178,11 @@ fn burst_findings(facts: &ActivityFacts, findings: &mut Vec<Finding>) {
         findings.push(Finding::new(
             Status::Warning,
             format!(
-                "{} denied calls within {seconds} seconds from {}: {}",
+                "{} denied calls within {seconds} seconds from {}: {}{}",
                 burst.count,
                 burst.start.format("%Y-%m-%d %H:%M:%S UTC"),
-                calls.join(", ")
+                calls.join(", "),
+                burst_keys_note(burst, key)
             ),
         ));
     }
@@ -453,12 +454,27 @@ fn burst_of(run: &[&Event]) -> DeniedBurst {
     }
     let mut calls: Vec<(String, usize)> = counts.into_iter().collect();
     calls.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+    let keys: std::collections::BTreeSet<String> = run
+        .iter()
+        .filter_map(|e| e.access_key_id().map(str::to_string))
+        .collect();
     DeniedBurst {
         start: run[0].event_time,
         end: run[run.len() - 1].event_time,
         count: run.len(),
         calls,
+        keys: keys.into_iter().collect(),
     }
+}
+
+/// Returns a note naming the sessions that made a burst's calls, or nothing when the
+/// investigated key made them all.
+pub(crate) fn burst_keys_note(burst: &DeniedBurst, key: &str) -> String {
+    let sessions: Vec<&str> = burst.keys.iter().map(String::as_str).filter(|k| *k != key).collect();
+    if sessions.is_empty() {
+        return String::new();
+    }
+    format!(" (made with {}, minted from this key)", sessions.join(", "))
 }
 
 /// Returns a short word for a cadence.

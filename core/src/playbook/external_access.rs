@@ -15,6 +15,7 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
 
     let mut facts = ExternalAccessFacts::default();
     let mut findings = Vec::new();
+    let mut gaps = Vec::new();
     match analyzer {
         Ok(found) => {
             facts.analyzer_available = true;
@@ -22,9 +23,13 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
         }
         Err(EvidenceError::NotAvailable { what, .. }) => {
             findings.push(Finding::new(Status::Ok, format!("not checked: {what} is not available")));
+            gaps.push(format!("{what} is not available"));
         }
         Err(error) if events.is_err() => return evidence_failure(StepId::ExternalAccess, &error),
-        Err(error) => findings.push(Finding::new(Status::Warning, format!("not checked: {error}"))),
+        Err(error) => {
+            findings.push(Finding::new(Status::Warning, format!("not checked: {error}")));
+            gaps.push(error.to_string());
+        }
     }
 
     match &events {
@@ -42,7 +47,10 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
             facts.grants = grants.into_iter().map(brief).collect();
         }
         Err(error) if !facts.analyzer_available => return evidence_failure(StepId::ExternalAccess, error),
-        Err(error) => findings.push(Finding::new(Status::Warning, format!("CloudTrail not checked: {error}"))),
+        Err(error) => {
+            findings.push(Finding::new(Status::Warning, format!("CloudTrail not checked: {error}")));
+            gaps.push(format!("CloudTrail: {error}"));
+        }
     }
 
     for finding in &facts.analyzer_findings {
@@ -62,5 +70,6 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
     };
     let mut report = StepReport::new(StepId::ExternalAccess, status, summary, StepData::ExternalAccess(facts));
     report.findings = findings;
+    report.gaps = gaps;
     report
 }

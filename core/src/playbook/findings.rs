@@ -123,7 +123,9 @@ fn report(facts: FindingFacts, failures: Vec<StepFailure>) -> StepReport {
             facts.health.len()
         )
     };
+    let gaps = facts.unavailable.clone();
     let mut report = StepReport::new(StepId::Findings, status, summary, StepData::Findings(facts));
     report.findings = findings;
+    report.gaps = gaps;
     report
 }

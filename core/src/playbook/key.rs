@@ -137,11 +137,16 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
             format!("the owner has {} other key(s): {}", other_keys.len(), list.join(", ")),
         ));
     }
-    if matches!(owner.record, Err(EvidenceError::NotAvailable { .. })) {
+    let mut gaps = Vec::new();
+    if let Err(EvidenceError::NotAvailable { what, .. }) = &owner.record {
         findings.push(Finding::new(
             Status::Ok,
             "IAM key records are not in the evidence; the owner comes from CloudTrail",
         ));
+        gaps.push(format!("{what} is not available, so the key's status is unknown"));
+    }
+    if key.kind() == KeyKind::Temporary && owner.minted_by.is_none() {
+        gaps.push("the call that minted this temporary key is not in the CloudTrail read".to_string());
     }
 
     let facts = KeyFacts {
@@ -153,6 +158,7 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
     };
     let mut report = StepReport::new(StepId::Key, status, summary, StepData::Key(facts));
     report.findings = findings;
+    report.gaps = gaps;
     report
 }
 

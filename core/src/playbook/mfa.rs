@@ -105,6 +105,13 @@ fn users_without_mfa(rows: &[CredentialReportRow]) -> Vec<String> {
 
 fn report(facts: MfaFacts, long_term: bool) -> StepReport {
     let mut findings = Vec::new();
+    let mut gaps = Vec::new();
+    if !facts.credential_report_available {
+        gaps.push("the IAM credential report is not available, so other users' MFA was not checked".to_string());
+    }
+    if !facts.policies_read {
+        gaps.push("the owner's policies are not available, so MFA enforcement is unknown".to_string());
+    }
     let owner = facts.user_name.clone().unwrap_or_else(|| "the owner".to_string());
 
     match facts.owner_has_mfa {
@@ -171,5 +178,6 @@ fn report(facts: MfaFacts, long_term: bool) -> StepReport {
     };
     let mut report = StepReport::new(StepId::Mfa, status, summary, StepData::Mfa(facts));
     report.findings = findings;
+    report.gaps = gaps;
     report
 }

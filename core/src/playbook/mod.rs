@@ -18,6 +18,7 @@ mod permissions;
 mod resolve;
 mod secrets;
 
+pub(crate) use activity::burst_keys_note;
 pub(crate) use brief::describe as describe_brief;
 
 use std::sync::Arc;
@@ -373,7 +374,7 @@ async fn run_steps(
                 running.push(spawn_step(step, Arc::clone(&widened), config.step_timeout));
             }
             while let Some(mut report) = running.next().await {
-                report.summary = format!("{} (widened window): {}", window_label(&widened), report.summary);
+                report.summary = format!("{} (widened): {}", window_label(&widened), report.summary);
                 let _ = sender.send(Progress::Finished(Box::new(report.clone()))).await;
                 reports.retain(|r| r.step != report.step);
                 reports.push(report);
@@ -413,7 +414,9 @@ async fn widened_context(context: &StepContext, config: &PlaybookConfig) -> Opti
         widened.window.start.format("%Y-%m-%d %H:%M"),
         widened.window.end.format("%Y-%m-%d %H:%M UTC"),
     );
-    Some((context.with_events(widened), note))
+    let mut context = context.with_events(widened);
+    context.investigation.window_length = wider;
+    Some((context, note))
 }
 
 fn window_label(context: &StepContext) -> String {

@@ -112,7 +112,13 @@ fn report(facts: PermissionFacts, admin_policies: &[String]) -> StepReport {
         Some(q) => format!("{summary}; quarantined by {q}"),
         None => summary,
     };
+    let gaps = facts
+        .unreadable_policies
+        .iter()
+        .map(|p| format!("the document of {p} is not available"))
+        .collect();
     let mut report = StepReport::new(StepId::Permissions, status, summary, StepData::Permissions(facts));
     report.findings = findings;
+    report.gaps = gaps;
     report
 }

@@ -14,6 +14,7 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
 
     let mut facts = SecretFacts::default();
     let mut findings = Vec::new();
+    let mut gaps = Vec::new();
     match &events {
         Ok(events) => {
             let reads: Vec<_> = events
@@ -38,7 +39,10 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
             facts.reads = reads.into_iter().map(brief).collect();
             facts.distinct_secrets = distinct.into_iter().collect();
         }
-        Err(error) => findings.push(Finding::new(Status::Warning, format!("CloudTrail not checked: {error}"))),
+        Err(error) => {
+            findings.push(Finding::new(Status::Warning, format!("CloudTrail not checked: {error}")));
+            gaps.push(format!("CloudTrail: {error}"));
+        }
     }
 
     match locations {
@@ -48,9 +52,13 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
         }
         Err(EvidenceError::NotAvailable { what, .. }) => {
             findings.push(Finding::new(Status::Ok, format!("where the key is stored was not checked: {what} is not available")));
+            gaps.push(format!("where the key is stored: {what} is not available"));
         }
         Err(error) if events.is_err() => return evidence_failure(StepId::Secrets, &error),
-        Err(error) => findings.push(Finding::new(Status::Warning, format!("key storage not checked: {error}"))),
+        Err(error) => {
+            findings.push(Finding::new(Status::Warning, format!("key storage not checked: {error}")));
+            gaps.push(format!("where the key is stored: {error}"));
+        }
     }
     for location in &facts.key_locations {
         let readers = if location.readers.is_empty() {
@@ -78,6 +86,7 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
     );
     let mut report = StepReport::new(StepId::Secrets, status, summary, StepData::Secrets(facts));
     report.findings = findings;
+    report.gaps = gaps;
     report
 }
 

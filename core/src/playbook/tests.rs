@@ -96,7 +96,7 @@ async fn nothing_correlates_widens_window() {
     assert_eq!(outcome.diagnosis.verdict, Verdict::Compromised, "{:#?}", outcome.diagnosis);
     assert!(outcome.diagnosis.widened[0].contains("same CloudTrail fetch"));
     let activity = outcome.reports.iter().find(|r| r.step == StepId::Activity).unwrap();
-    assert!(activity.summary.contains("widened window"), "{}", activity.summary);
+    assert!(activity.summary.starts_with("7-day window (widened)"), "{}", activity.summary);
 }
 
 #[tokio::test]
