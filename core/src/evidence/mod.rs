@@ -5,6 +5,7 @@
 //! one it runs on. Only this module and `remediation` construct AWS clients.
 
 pub mod events;
+pub mod live;
 pub mod snapshot;
 
 use async_trait::async_trait;

@@ -492,6 +492,13 @@ pub(crate) fn policy_document(value: &Value) -> Option<Value> {
     }
 }
 
+/// Parses the IAM credential report CSV into its rows, for sources that fetch the report
+/// themselves, such as the live source.
+pub(crate) fn credential_report_rows(csv: &str) -> Result<Vec<CredentialReportRow>, String> {
+    let rows = parse_credential_report(csv)?;
+    Ok(rows.into_iter().map(|r| r.row).collect())
+}
+
 /// Parses the IAM credential report CSV, whose header starts `user,arn,user_creation_time`.
 /// AWS writes no quoted fields (user names and ARNs cannot contain commas).
 fn parse_credential_report(csv: &str) -> Result<Vec<ReportRow>, String> {

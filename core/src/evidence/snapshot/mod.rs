@@ -50,12 +50,12 @@
 
 mod classify;
 pub mod finding;
-mod iam;
+pub(crate) mod iam;
 mod inventory;
 mod json;
 mod load;
 mod source;
-mod storage;
+pub(crate) mod storage;
 mod trail;
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::key::AccessKeyId;
 
 /// One secret, parameter or workload, as far as matching needs it.
 #[derive(Clone, Debug)]
-pub(super) struct StoredItem {
+pub(crate) struct StoredItem {
     kind: KeyLocationKind,
     name: String,
     /// Text to search for the key ID or the owner's name, each with what it is
@@ -27,7 +27,7 @@ pub(super) struct StoredItem {
 /// (`SecretList`), `aws ssm describe-parameters` or `get-parameters` (`Parameters`),
 /// `aws lambda list-functions` (`Functions`), `aws codebuild batch-get-projects`
 /// (`projects`) or `aws ecs describe-task-definition` (`taskDefinition`).
-pub(super) fn parse_storage(value: &Value) -> Vec<StoredItem> {
+pub(crate) fn parse_storage(value: &Value) -> Vec<StoredItem> {
     let mut stored = Vec::new();
     for secret in items(value.get("SecretList")) {
         stored.extend(secret_item(secret));
@@ -176,7 +176,7 @@ impl StoredItem {
     /// Returns where this item names the subject, or `None` when it does not: a value equal
     /// to the key ID, or the key ID or the owner's name (as a whole word) in its name,
     /// description or tags.
-    pub(super) fn location(&self, subject: &Subject) -> Option<KeyLocation> {
+    pub(crate) fn location(&self, subject: &Subject) -> Option<KeyLocation> {
         let key = subject.key.as_str();
         let owner = subject.owner_name.as_deref().filter(|o| !o.is_empty());
 

@@ -1,0 +1,192 @@
+//! Reading a regional service in several regions at once, and combining the results.
+//!
+//! Each region runs concurrently under the region timeout. Combining follows one rule: an
+//! empty result is trusted only when no region failed, a region where the service is not
+//! enabled aside. Findings from the regions that succeeded are returned even when another
+//! region failed (the failure is logged), because a finding that was found matters more
+//! than one that could not be looked for.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use tracing::warn;
+
+use super::LiveEvidence;
+use super::clients::Clients;
+use super::error::{failure, is_kind};
+use super::operations::Operation;
+use crate::evidence::{AwsErrorKind, EvidenceError};
+
+/// The result of one region or source, labelled for logs and messages.
+pub(super) type Labelled<T> = (String, Result<Vec<T>, EvidenceError>);
+
+/// Runs `work` in every region concurrently with the clients of `account` there. A region
+/// that runs past the region timeout fails as a timeout of `operation`.
+pub(super) async fn each_region<T, F, Fut>(
+    live: &LiveEvidence,
+    account: &str,
+    regions: &[String],
+    operation: &Operation,
+    work: F,
+) -> Vec<Labelled<T>>
+where
+    F: Fn(Arc<Clients>, String) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, EvidenceError>>,
+{
+    let timeout = live.config().region_timeout;
+    let work = &work;
+    let tasks = regions.iter().map(|region| async move {
+        let clients = match live.access.clients(account, region).await {
+            Ok(clients) => clients,
+            Err(error) => return (region.clone(), Err(error)),
+        };
+        let result = match tokio::time::timeout(timeout, work(clients, region.clone())).await {
+            Ok(result) => result,
+            Err(_) => Err(failure(
+                operation,
+                region,
+                AwsErrorKind::Timeout,
+                format!(
+                    "{region} did not respond within {}",
+                    humantime::format_duration(timeout)
+                ),
+            )),
+        };
+        (region.clone(), result)
+    });
+    join_all(tasks).await
+}
+
+/// Combines the results of several regions or sources of `what` (such as `GuardDuty
+/// findings`) into one.
+///
+/// - Some succeeded: their items, unless none were found and another failed for a reason
+///   other than "not enabled", which then is the error.
+/// - None succeeded and every one is not enabled or not available: `NotAvailable`, naming
+///   where.
+/// - Otherwise: the first real failure.
+pub(super) fn combine<T>(what: &str, results: Vec<Labelled<T>>) -> Result<Vec<T>, EvidenceError> {
+    let mut items = Vec::new();
+    let mut succeeded = 0;
+    let mut failures: Vec<(String, EvidenceError)> = Vec::new();
+    for (label, result) in results {
+        match result {
+            Ok(found) => {
+                succeeded += 1;
+                items.extend(found);
+            }
+            Err(error) => failures.push((label, error)),
+        }
+    }
+
+    let is_unavailable = |error: &EvidenceError| {
+        matches!(error, EvidenceError::NotAvailable { .. })
+            || is_kind(error, AwsErrorKind::NotEnabled)
+    };
+    let first_failure = failures
+        .iter()
+        .find(|(_, error)| !is_unavailable(error))
+        .map(|(_, e)| e.clone());
+
+    if succeeded == 0 {
+        if let Some(error) = first_failure {
+            return Err(error);
+        }
+        return Err(not_available(what, &failures));
+    }
+    for (label, error) in &failures {
+        warn!(what, source = %label, %error, "part of the evidence could not be read");
+    }
+    match first_failure {
+        Some(error) if items.is_empty() => Err(error),
+        _ => Ok(items),
+    }
+}
+
+/// Builds the `NotAvailable` error for evidence that no region or source could provide. A
+/// `NotAvailable` from below (no role for the account, say) is passed on as it is.
+fn not_available(what: &str, failures: &[(String, EvidenceError)]) -> EvidenceError {
+    if let Some((_, error @ EvidenceError::NotAvailable { .. })) = failures.first() {
+        return error.clone();
+    }
+    let labels: Vec<&str> = failures.iter().map(|(label, _)| label.as_str()).collect();
+    let reason = match failures.first() {
+        Some((_, EvidenceError::Aws { reason, .. })) => format!(" ({reason})"),
+        _ => String::new(),
+    };
+    EvidenceError::NotAvailable {
+        what: what.to_string(),
+        hint: format!("not enabled in {}{reason}", labels.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::live::operations::GUARDDUTY_LIST_FINDINGS;
+
+    fn failed(kind: AwsErrorKind) -> EvidenceError {
+        failure(&GUARDDUTY_LIST_FINDINGS, "us-east-1", kind, "reason")
+    }
+
+    #[test]
+    fn combine_keeps_found_items_despite_failures() {
+        let results = vec![
+            ("us-east-1".to_string(), Ok(vec![1])),
+            (
+                "eu-west-1".to_string(),
+                Err(failed(AwsErrorKind::AccessDenied)),
+            ),
+        ];
+        assert_eq!(combine("findings", results).unwrap(), [1]);
+    }
+
+    #[test]
+    fn combine_distrusts_empty_result_with_failure() {
+        let results: Vec<Labelled<u8>> = vec![
+            ("us-east-1".to_string(), Ok(vec![])),
+            (
+                "eu-west-1".to_string(),
+                Err(failed(AwsErrorKind::Throttled)),
+            ),
+        ];
+        let error = combine("findings", results).unwrap_err();
+        assert!(is_kind(&error, AwsErrorKind::Throttled), "{error:?}");
+    }
+
+    #[test]
+    fn combine_trusts_empty_result_beside_not_enabled() {
+        let results: Vec<Labelled<u8>> = vec![
+            ("us-east-1".to_string(), Ok(vec![])),
+            (
+                "eu-west-1".to_string(),
+                Err(failed(AwsErrorKind::NotEnabled)),
+            ),
+        ];
+        assert!(combine("findings", results).unwrap().is_empty());
+    }
+
+    #[test]
+    fn combine_all_not_enabled_is_not_available() {
+        let results: Vec<Labelled<u8>> = vec![
+            (
+                "us-east-1".to_string(),
+                Err(failed(AwsErrorKind::NotEnabled)),
+            ),
+            (
+                "eu-west-1".to_string(),
+                Err(failed(AwsErrorKind::NotEnabled)),
+            ),
+        ];
+        let error = combine("GuardDuty findings", results).unwrap_err();
+        let EvidenceError::NotAvailable { what, hint } = error else {
+            panic!("expected NotAvailable, got {error:?}");
+        };
+        assert_eq!(what, "GuardDuty findings");
+        assert!(
+            hint.starts_with("not enabled in us-east-1, eu-west-1"),
+            "{hint}"
+        );
+    }
+}
