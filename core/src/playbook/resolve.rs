@@ -45,7 +45,7 @@ pub(super) async fn run(investigation: &Investigation, evidence: &dyn Evidence) 
         (Some(account), false) => (
             Status::Warning,
             format!(
-                "account {account} ({}), but keycheck has no role configured for it: add one under [accounts] to investigate live",
+                "account {account} ({}), but keycheck has no role configured for it: add [aws.accounts.\"{account}\"] role_arn = \"…\" to the configuration to investigate live",
                 source_label(info.source)
             ),
         ),
