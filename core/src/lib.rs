@@ -5,6 +5,7 @@
 //! each chat platform and to the command line.
 
 pub mod alert;
+pub mod approval;
 pub mod cloudtrail;
 pub mod demo;
 pub mod diagnosis;
@@ -15,6 +16,7 @@ pub mod playbook;
 pub mod redact;
 pub mod render;
 pub mod report;
+pub mod store;
 pub mod policy;
 pub mod tactics;
 
