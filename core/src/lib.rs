@@ -14,6 +14,7 @@ pub mod geo;
 pub mod key;
 pub mod playbook;
 pub mod redact;
+pub mod remediation;
 pub mod render;
 pub mod report;
 pub mod store;

@@ -15,8 +15,8 @@ pub mod config;
 pub mod operations;
 
 mod account;
-mod clients;
-mod error;
+pub(crate) mod clients;
+pub(crate) mod error;
 mod findings;
 mod iam;
 mod regional;

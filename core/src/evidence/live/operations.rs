@@ -89,6 +89,11 @@ pub const IAM_GENERATE_CREDENTIAL_REPORT: Operation =
     operation!(Investigate, "iam", "IAM", "GenerateCredentialReport");
 pub const IAM_GET_CREDENTIAL_REPORT: Operation =
     operation!(Investigate, "iam", "IAM", "GetCredentialReport");
+// Read by containment only, before it acts on a role. They change nothing, so the
+// investigation policy, which every keycheck role has, grants them.
+pub const IAM_GET_ROLE_POLICY: Operation = operation!(Investigate, "iam", "IAM", "GetRolePolicy");
+pub const IAM_LIST_ATTACHED_ROLE_POLICIES: Operation =
+    operation!(Investigate, "iam", "IAM", "ListAttachedRolePolicies");
 
 pub const LOGS_DESCRIBE_LOG_GROUPS: Operation =
     operation!(Investigate, "logs", "CloudWatch Logs", "DescribeLogGroups");
@@ -150,6 +155,8 @@ pub const ECS_DESCRIBE_TASK_DEFINITION: Operation =
 
 pub const IAM_UPDATE_ACCESS_KEY: Operation = operation!(Contain, "iam", "IAM", "UpdateAccessKey");
 pub const IAM_CREATE_ACCESS_KEY: Operation = operation!(Contain, "iam", "IAM", "CreateAccessKey");
+/// Removes the new key of a rotation whose secret could not be stored.
+pub const IAM_DELETE_ACCESS_KEY: Operation = operation!(Contain, "iam", "IAM", "DeleteAccessKey");
 pub const IAM_PUT_USER_POLICY: Operation = operation!(Contain, "iam", "IAM", "PutUserPolicy");
 pub const IAM_PUT_ROLE_POLICY: Operation = operation!(Contain, "iam", "IAM", "PutRolePolicy");
 pub const IAM_ATTACH_USER_POLICY: Operation = operation!(Contain, "iam", "IAM", "AttachUserPolicy");
@@ -173,9 +180,8 @@ pub const SECRETSMANAGER_DESCRIBE_SECRET: Operation = operation!(
 
 /// Every operation keycheck calls: investigation first, then containment.
 ///
-/// NOTE: the containment entries are what the remediation actions are expected to call
-/// (deactivate, rotate into Secrets Manager, revoke sessions with an inline deny, attach
-/// the quarantine policy). The remediation code owns them and may add to them.
+/// The containment entries are what `remediation` calls to deactivate, rotate into Secrets
+/// Manager, revoke sessions with an inline deny and attach the quarantine policy.
 pub const OPERATIONS: &[Operation] = &[
     STS_GET_ACCESS_KEY_INFO,
     STS_GET_CALLER_IDENTITY,
@@ -197,6 +203,8 @@ pub const OPERATIONS: &[Operation] = &[
     IAM_GET_POLICY_VERSION,
     IAM_GENERATE_CREDENTIAL_REPORT,
     IAM_GET_CREDENTIAL_REPORT,
+    IAM_GET_ROLE_POLICY,
+    IAM_LIST_ATTACHED_ROLE_POLICIES,
     LOGS_DESCRIBE_LOG_GROUPS,
     LOGS_START_QUERY,
     LOGS_GET_QUERY_RESULTS,
@@ -219,6 +227,7 @@ pub const OPERATIONS: &[Operation] = &[
     ECS_DESCRIBE_TASK_DEFINITION,
     IAM_UPDATE_ACCESS_KEY,
     IAM_CREATE_ACCESS_KEY,
+    IAM_DELETE_ACCESS_KEY,
     IAM_PUT_USER_POLICY,
     IAM_PUT_ROLE_POLICY,
     IAM_ATTACH_USER_POLICY,
