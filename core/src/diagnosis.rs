@@ -826,7 +826,9 @@ fn actions(verdict: Verdict, investigation: &Investigation, facts: &Facts) -> Ve
     actions.extend(manual_actions(facts));
     if verdict == Verdict::NoEvidence {
         let looked_days = facts.activity.map(|a| (a.window_end - a.window_start).num_days()).unwrap_or(0);
-        let text = if looked_days >= 7 {
+        let text = if facts.activity.is_none() {
+            "CloudTrail could not be read, so nothing could be judged: fix what is listed as not seen and run again".to_string()
+        } else if looked_days >= 7 {
             "nothing correlates: check where the key was exposed and who could have copied it".to_string()
         } else {
             "nothing correlates: re-run with a 7-day window (--window 7d), and check where the key was exposed".to_string()

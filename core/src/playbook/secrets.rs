@@ -93,12 +93,42 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
 /// Adds to each location the reads of it that the event set holds.
 fn with_readers(mut locations: Vec<KeyLocation>, facts: &SecretFacts) -> Vec<KeyLocation> {
     for location in &mut locations {
+        let name = secret_name(&location.name);
         for read in &facts.reads {
             let Some(target) = &read.target else { continue };
-            if target == &location.name || target.ends_with(&format!(":{}", location.name)) || location.name.ends_with(target.as_str()) {
+            if secret_name(target) == name {
                 location.readers.push(describe(read));
             }
         }
     }
     locations
+}
+
+/// Returns the name of a secret or parameter given by name or ARN. A Secrets Manager ARN
+/// ends in the name plus a hyphen and six random characters, which requests that name the
+/// secret do not carry; an SSM parameter ARN holds the name after `parameter`.
+fn secret_name(id: &str) -> &str {
+    if let Some((_, name)) = id.split_once(":secret:") {
+        return match name.rsplit_once('-') {
+            Some((base, suffix)) if suffix.len() == 6 && suffix.bytes().all(|b| b.is_ascii_alphanumeric()) => base,
+            _ => name,
+        };
+    }
+    if let Some((_, name)) = id.split_once(":parameter") {
+        return name;
+    }
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_name_strips_arn_and_suffix() {
+        assert_eq!(secret_name("arn:aws:secretsmanager:us-east-1:111122223333:secret:ci/deploy-Ab12Cd"), "ci/deploy");
+        assert_eq!(secret_name("ci/deploy"), "ci/deploy");
+        assert_eq!(secret_name("arn:aws:ssm:us-east-1:111122223333:parameter/prod/db"), "/prod/db");
+        assert_eq!(secret_name("arn:aws:secretsmanager:us-east-1:111122223333:secret:plain"), "plain");
+    }
 }

@@ -189,12 +189,21 @@ impl StepView {
             summary: redact(&report.summary).into_owned(),
             findings,
             more_findings: more(report.findings.len(), FINDINGS_PER_STEP, "findings"),
-            failure: report.failure.as_ref().map(|f| match &f.permission {
-                Some(permission) => format!("{} failed; grant {permission} to keycheck's role and run again", f.operation),
-                None => format!("{}: {}", f.operation, f.message),
-            }),
+            failure: report.failure.as_ref().map(failure_advice),
             duration: format!("{:.1} s", report.duration_ms as f64 / 1000.0),
         }
+    }
+}
+
+/// Returns what a responder should do about a failed step: grant the permission when
+/// access was denied, otherwise the error itself.
+fn failure_advice(failure: &crate::report::StepFailure) -> String {
+    let denied = failure.message.to_ascii_lowercase().contains("denied");
+    match &failure.permission {
+        Some(permission) if denied => {
+            format!("{} was denied; grant {permission} to keycheck's role and run again", failure.operation)
+        }
+        _ => redact(&failure.message).into_owned(),
     }
 }
 
