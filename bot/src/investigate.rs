@@ -9,17 +9,16 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use keycheck_core::evidence::Evidence;
+use keycheck_core::evidence::live::LiveEvidence;
 use keycheck_core::evidence::snapshot::Snapshot;
 use keycheck_core::evidence::Window;
 use keycheck_core::geo::Geo;
 use keycheck_core::key::parse_key_input;
-use keycheck_core::playbook::{self, Investigation, Origin, PlaybookConfig, Progress};
+use keycheck_core::playbook::{self, Investigation, Origin, Outcome, PlaybookConfig, Progress};
 use keycheck_core::render::view::HeaderView;
 use keycheck_core::render::{Family, Renderer, ReportView, StepView};
-use keycheck_core::report::StepId;
+use keycheck_core::report::{Status, StepId};
 use keycheck_core::{AccessKeyId, demo};
-
-
 
 use crate::cli::{Format, InvestigateArgs};
 use crate::config::Config;
@@ -40,33 +39,21 @@ pub async fn run(args: InvestigateArgs, config: &Config) -> anyhow::Result<ExitC
             return Ok(ExitCode::from(2));
         }
     };
-    let evidence = match open_evidence(&args) {
+    // The investigation exists before the evidence source, because its ID names the
+    // session of every role the live source assumes.
+    let investigation = new_investigation(key, args.window, args.end, config)?;
+    let evidence = match open_evidence(&args, config, &investigation.id) {
         Ok(evidence) => evidence,
         Err(error) => {
             eprintln!("keycheck: {error:#}");
             return Ok(ExitCode::from(2));
         }
     };
+    let live = !args.demo && args.snapshot.is_none();
     let geo = Arc::new(Geo::open(&config.geo).context("cannot open the geolocation databases")?);
     let templates = args.templates.as_deref().or(config.templates.as_deref());
     let renderer = Renderer::with_overrides(templates)?;
-
-    let mut investigation = Investigation::new(key, Origin::Cli);
-    let window_length = args.window.unwrap_or_else(|| config.playbook.window());
-    investigation.window_length = chrono::Duration::from_std(window_length).context("--window is too long")?;
-    if let Some(end) = args.end {
-        investigation.window = Some(Window::ending_at(end, investigation.window_length));
-    }
-    let playbook_config = PlaybookConfig {
-        step_timeout: config.playbook.step_timeout(),
-        history: chrono::Duration::from_std(config.playbook.history()).context("playbook.history is too long")?,
-        widen_to: config
-            .playbook
-            .widen_to()
-            .map(chrono::Duration::from_std)
-            .transpose()
-            .context("playbook.widen_to is too long")?,
-    };
+    let playbook_config = playbook_config(config)?;
 
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let mut stdout = std::io::stdout().lock();
@@ -114,6 +101,9 @@ pub async fn run(args: InvestigateArgs, config: &Config) -> anyhow::Result<ExitC
         Format::Json => renderer.render(Family::Json, "report", &outcome)?,
     };
     writeln!(stdout, "{}", text.trim_end())?;
+    if live && let Some(hint) = live_access_hint(&outcome) {
+        eprintln!("keycheck: {hint}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -124,6 +114,12 @@ fn resolve_key(args: &InvestigateArgs) -> Result<AccessKeyId, String> {
         }
         return Err("no access key ID given: run `keycheck investigate AKIA…`, or `keycheck investigate --demo`".to_string());
     };
+    parse_key(text)
+}
+
+/// Parses the key ID a person typed, warning on standard error when a secret access key
+/// was pasted with it. The secret is never echoed.
+pub(crate) fn parse_key(text: &str) -> Result<AccessKeyId, String> {
     let input = parse_key_input(text).map_err(|e| e.to_string())?;
     if input.secret_pasted {
         eprintln!(
@@ -133,23 +129,95 @@ fn resolve_key(args: &InvestigateArgs) -> Result<AccessKeyId, String> {
     Ok(input.key)
 }
 
-fn open_evidence(args: &InvestigateArgs) -> anyhow::Result<Arc<dyn Evidence>> {
+/// Creates the investigation of `key` from the command line, with the window set by
+/// `--window` (else `playbook.window`) and `--end`.
+pub(crate) fn new_investigation(
+    key: AccessKeyId,
+    window: Option<std::time::Duration>,
+    end: Option<chrono::DateTime<chrono::Utc>>,
+    config: &Config,
+) -> anyhow::Result<Investigation> {
+    let mut investigation = Investigation::new(key, Origin::Cli);
+    let window_length = window.unwrap_or_else(|| config.playbook.window());
+    investigation.window_length = chrono::Duration::from_std(window_length).context("--window is too long")?;
+    if let Some(end) = end {
+        investigation.window = Some(Window::ending_at(end, investigation.window_length));
+    }
+    Ok(investigation)
+}
+
+/// Returns the playbook's limits from the `[playbook]` table.
+pub(crate) fn playbook_config(config: &Config) -> anyhow::Result<PlaybookConfig> {
+    Ok(PlaybookConfig {
+        step_timeout: config.playbook.step_timeout(),
+        history: chrono::Duration::from_std(config.playbook.history()).context("playbook.history is too long")?,
+        widen_to: config
+            .playbook
+            .widen_to()
+            .map(chrono::Duration::from_std)
+            .transpose()
+            .context("playbook.widen_to is too long")?,
+    })
+}
+
+fn open_evidence(args: &InvestigateArgs, config: &Config, investigation_id: &str) -> anyhow::Result<Arc<dyn Evidence>> {
     if args.demo {
         return Ok(Arc::new(demo::snapshot()?));
     }
     if let Some(folder) = &args.snapshot {
         return Ok(Arc::new(Snapshot::open(folder)?));
     }
-    anyhow::bail!(
-        "live investigation against AWS is not available in this build yet: pass --snapshot DIR with exported evidence, or --demo"
-    )
+    Ok(Arc::new(LiveEvidence::new(config.aws.clone(), investigation_id)?))
+}
+
+/// Returns what to do when a live investigation could not reach AWS at all, judged from
+/// step 0, which makes the first AWS call: no credentials, no region, or no endpoint that
+/// responds. Returns `None` when step 0 reached AWS.
+pub(crate) fn live_access_hint(outcome: &Outcome) -> Option<String> {
+    let resolve = outcome.reports.iter().find(|r| r.step == StepId::Resolve)?;
+    if !matches!(resolve.status, Status::Error | Status::NotAvailable) {
+        return None;
+    }
+    let text = match &resolve.failure {
+        Some(failure) => failure.message.as_str(),
+        None => resolve.summary.as_str(),
+    };
+    access_hint(text)
+}
+
+/// Returns what to do about an AWS error text that shows keycheck could not reach AWS,
+/// or `None` for any other error.
+pub(crate) fn access_hint(error: &str) -> Option<String> {
+    let lower = error.to_ascii_lowercase();
+    // The live evidence source writes these phrases; the report shows the whole error.
+    if lower.contains("no aws credentials found") {
+        return Some(
+            "no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) in the environment, or configure [aws] profile in the configuration file".to_string(),
+        );
+    }
+    if lower.contains("aws region") {
+        return Some("no AWS region set: configure [aws] region, or set AWS_REGION".to_string());
+    }
+    if lower.contains("no response from the endpoint") || lower.contains("timed out connecting") {
+        return Some(
+            "AWS did not answer: check the network, a proxy, or [aws] endpoint_url in the configuration file".to_string(),
+        );
+    }
+    None
+}
+
+/// Fails unless `out` is missing or an empty folder, so that writing a snapshot never
+/// mixes with or overwrites other files.
+pub(crate) fn ensure_new_folder(out: &Path) -> anyhow::Result<()> {
+    if out.exists() && out.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) {
+        anyhow::bail!("{} exists and is not empty: pass a new folder to --out", out.display());
+    }
+    Ok(())
 }
 
 /// Writes the demonstration incident as a snapshot folder.
 pub fn write_demo(out: &Path) -> anyhow::Result<ExitCode> {
-    if out.exists() && out.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) {
-        anyhow::bail!("{} exists and is not empty: pass a new folder to --out", out.display());
-    }
+    ensure_new_folder(out)?;
     for (name, bytes) in demo::files() {
         let path = out.join(&name);
         if let Some(parent) = path.parent() {

@@ -5,6 +5,7 @@
 //! SDK's own retry classifier uses (`aws_runtime::retries::classifiers::THROTTLING_ERRORS`),
 //! so a call counted as throttled here is one the SDK already retried.
 
+use aws_credential_types::provider::error::CredentialsError;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -61,6 +62,10 @@ const NOT_ENABLED_CODES: &[&str] = &[
     "SubscriptionRequiredException",
     "OptInRequired",
 ];
+
+/// The reason given when the SDK found no credentials to sign a request with. The SDK's
+/// own text lists every provider it tried, over many lines, in every step's report.
+const NO_CREDENTIALS: &str = "no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or configure [aws] profile";
 
 /// Error codes of a request that timed out on the service side.
 const TIMEOUT_CODES: &[&str] = &["RequestTimeout", "RequestTimeoutException"];
@@ -156,6 +161,9 @@ fn classify<E>(error: &SdkError<E, HttpResponse>) -> (AwsErrorKind, String)
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    if credentials_not_loaded(error) {
+        return (AwsErrorKind::Other, NO_CREDENTIALS.to_string());
+    }
     match error {
         SdkError::TimeoutError(_) => (
             AwsErrorKind::Timeout,
@@ -175,6 +183,19 @@ where
         SdkError::ServiceError(_) | SdkError::ResponseError(_) => service_failure(error),
         _ => (AwsErrorKind::Other, DisplayErrorContext(error).to_string()),
     }
+}
+
+/// Returns true when the error, or an error it wraps, is the SDK's "credentials not
+/// loaded": every provider of the credential chain came back empty.
+fn credentials_not_loaded(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(CredentialsError::CredentialsNotLoaded(_)) = error.downcast_ref::<CredentialsError>() {
+            return true;
+        }
+        current = error.source();
+    }
+    false
 }
 
 /// Classifies an error that AWS returned, by its error code, else by its HTTP status.
@@ -261,6 +282,24 @@ mod tests {
             assert_eq!(code_kind(code), Some(kind), "{code}");
         }
         assert_eq!(code_kind("ValidationException"), None);
+    }
+
+    #[test]
+    fn missing_credentials_named_with_fix() {
+        use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+
+        let not_loaded = CredentialsError::not_loaded("no providers in chain provided credentials");
+        let error: SdkError<GetCallerIdentityError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::other(Box::new(not_loaded), None));
+        let (kind, reason) = classify(&error);
+        assert_eq!(kind, AwsErrorKind::Other);
+        assert_eq!(reason, NO_CREDENTIALS);
+
+        let refused = ConnectorError::io("connection refused".into());
+        let error: SdkError<GetCallerIdentityError, HttpResponse> = SdkError::dispatch_failure(refused);
+        let (_, reason) = classify(&error);
+        assert!(reason.starts_with("no response from the endpoint"), "{reason}");
     }
 
     #[test]

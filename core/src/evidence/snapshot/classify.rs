@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::collected::FORMAT_FIELD;
 use super::finding::{eventbridge_detail_type, is_asff_finding, is_guardduty_finding};
 use super::inventory::FileKind;
 use super::json::{field, has_list, items};
@@ -37,6 +38,10 @@ pub(super) fn classify(document: &Value, label: &str) -> Option<Class> {
     let object = document.as_object()?;
     let has = |name: &str| field(document, name).is_some();
 
+    // keycheck's own evidence file also has a `collected_at` field, so it goes first.
+    if object.contains_key(FORMAT_FIELD) {
+        return kind(FileKind::CollectedEvidence);
+    }
     if ["collected_at", "key_id", "window_start", "window_end"]
         .iter()
         .any(|k| object.contains_key(*k))
@@ -174,6 +179,10 @@ mod tests {
             (
                 json!({"collected_at": "2024-05-01T00:00:00Z"}),
                 Class::Kind(FileKind::Metadata),
+            ),
+            (
+                json!({"keycheck_evidence": 1, "collected_at": "2024-05-01T00:00:00Z"}),
+                Class::Kind(FileKind::CollectedEvidence),
             ),
             (json!({"Records": []}), Class::Kind(FileKind::CloudTrail)),
             (

@@ -37,6 +37,8 @@ pub enum FileKind {
     AccessAnalyzer,
     /// Secrets, parameters and workload configurations that may store the key.
     Storage,
+    /// `keycheck-evidence.json`, written by `keycheck snapshot collect`.
+    CollectedEvidence,
 }
 
 impl FileKind {
@@ -56,6 +58,7 @@ impl FileKind {
             FileKind::Health => "AWS Health events",
             FileKind::AccessAnalyzer => "IAM Access Analyzer findings",
             FileKind::Storage => "key storage listings",
+            FileKind::CollectedEvidence => "evidence collected by keycheck",
         }
     }
 }

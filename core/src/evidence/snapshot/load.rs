@@ -10,6 +10,7 @@ use tracing::debug;
 
 use super::SnapshotMetadata;
 use super::classify::{Class, classify, is_cloudtrail_head, is_digest_head};
+use super::collected::{self, CollectedEvidence, is_collected_head};
 use super::finding::{
     merge_health, parse_access_analyzer, parse_asff, parse_guardduty, parse_health,
 };
@@ -30,6 +31,8 @@ const PARSE_LIMIT: u64 = 256 * 1024 * 1024;
 #[derive(Debug, Default)]
 pub(super) struct Contents {
     pub metadata: Option<SnapshotMetadata>,
+    /// `keycheck-evidence.json`, read before the AWS CLI exports of each kind.
+    pub collected: Option<CollectedEvidence>,
     pub iam: IamData,
     pub guardduty: Option<Vec<SecurityFinding>>,
     pub security_hub: Option<Vec<SecurityFinding>>,
@@ -93,7 +96,7 @@ fn recognise(file: &SourceFile) -> Recognised {
     if is_digest_head(head) {
         return Recognised::Ignored(DIGEST_REASON.into());
     }
-    if is_cloudtrail_head(head) {
+    if is_cloudtrail_head(head) && !is_collected_head(head) {
         return Recognised::Trail;
     }
 
@@ -280,6 +283,15 @@ impl Contents {
                 parse_access_analyzer(document),
             )),
             FileKind::Storage => Ok(extend(&mut self.storage, parse_storage(document))),
+            FileKind::CollectedEvidence => {
+                if self.collected.is_some() {
+                    return Err("a second keycheck evidence file; the first one is used".into());
+                }
+                let evidence = collected::parse(document)?;
+                let records = evidence.record_count();
+                self.collected = Some(evidence);
+                Ok(records)
+            }
             // CloudTrail documents make the whole file a trail file before this is reached.
             FileKind::CloudTrail => Ok(0),
         }

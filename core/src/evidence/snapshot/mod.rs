@@ -33,6 +33,9 @@
 //!                                      aws ssm describe-parameters, aws lambda list-functions,
 //!                                      aws codebuild batch-get-projects,
 //!                                      aws ecs describe-task-definition
+//! keycheck-evidence.json               keycheck's own, written by `keycheck snapshot collect`:
+//!                                      the records it read live and the errors of the calls
+//!                                      that failed (see `collected`)
 //! ```
 //!
 //! An empty list of findings or events does not say which service wrote it, so there the
@@ -49,6 +52,7 @@
 //! Every other file is parsed once when the snapshot opens.
 
 mod classify;
+pub mod collected;
 pub mod finding;
 pub(crate) mod iam;
 mod inventory;
@@ -72,10 +76,11 @@ use serde::Serialize;
 use super::events::{self, EventQuery, EventSet};
 use super::{
     AccountInfo, AccountSource, AnalyzerFinding, CredentialReportRow, Evidence, EvidenceError,
-    HealthEvent, KeyLocation, KeyRecord, SecurityFinding, Subject, UserRecord,
+    HealthEvent, KeyLocation, KeyRecord, SecurityFinding, Subject, UserRecord, Window,
 };
 use crate::key::{AccessKeyId, AccountDecoding};
 
+use collected::{CollectedEvidence, EvidenceKind};
 pub use inventory::{FileKind, IgnoredFile, Inventory};
 use load::Contents;
 use source::{Origin, SourceFile};
@@ -186,6 +191,87 @@ impl Snapshot {
         self.contents.metadata.as_ref()
     }
 
+    /// Returns `keycheck-evidence.json`, when the snapshot has one.
+    pub fn collected(&self) -> Option<&CollectedEvidence> {
+        self.contents.collected.as_ref()
+    }
+
+    /// Returns what `keycheck-evidence.json` contains for a request about `key`, or
+    /// `None` when there is no such file, it was collected for another key, or it
+    /// contains nothing of that kind. A kind that failed during the collection gives way to
+    /// exports of that kind added to the folder since.
+    fn collected_for_key<T>(
+        &self,
+        key: &AccessKeyId,
+        kind: EvidenceKind,
+        read: impl FnOnce(&CollectedEvidence) -> Option<T>,
+    ) -> Option<Result<T, EvidenceError>> {
+        let answer = self.contents.collected.as_ref()?.lookup_for_key(key, kind, read)?;
+        if answer.is_err() && self.has_exports(kind) {
+            return None;
+        }
+        Some(answer)
+    }
+
+    /// Returns what `keycheck-evidence.json` contains for a kind that belongs to the
+    /// account rather than the key, with the same rules as `collected_for_key`.
+    fn collected_for_account<T>(
+        &self,
+        kind: EvidenceKind,
+        lookup: impl FnOnce(&CollectedEvidence) -> Option<Result<T, EvidenceError>>,
+    ) -> Option<Result<T, EvidenceError>> {
+        let answer = lookup(self.contents.collected.as_ref()?)?;
+        if answer.is_err() && self.has_exports(kind) {
+            return None;
+        }
+        Some(answer)
+    }
+
+    /// Returns how many CloudTrail records the collection of `key` could not parse, which
+    /// are not in the snapshot's files.
+    fn collected_skipped_records(&self, key: &AccessKeyId) -> usize {
+        let collected = self.contents.collected.as_ref().filter(|c| &c.key_id == key);
+        collected
+            .and_then(|c| c.cloudtrail.as_ref())
+            .map_or(0, |read| read.skipped_records)
+    }
+
+    /// Returns true when files other than `keycheck-evidence.json` hold evidence of `kind`.
+    fn has_exports(&self, kind: EvidenceKind) -> bool {
+        let contents = &self.contents;
+        match kind {
+            EvidenceKind::Account => false,
+            EvidenceKind::AccessKey => contents.iam.has_key_records(),
+            EvidenceKind::Users => contents.iam.has_any(),
+            EvidenceKind::CredentialReport => contents.iam.credential_report().is_some(),
+            EvidenceKind::Cloudtrail => !self.trail.is_empty(),
+            EvidenceKind::SecurityHub => contents.security_hub.is_some(),
+            EvidenceKind::Guardduty => contents.guardduty.is_some(),
+            EvidenceKind::Health => contents.health.is_some(),
+            EvidenceKind::AccessAnalyzer => contents.access_analyzer.is_some(),
+            EvidenceKind::KeyLocations => contents.storage.is_some(),
+        }
+    }
+
+    /// Returns `query` with its window ending where the collection's window ended, when
+    /// `keycheck-evidence.json` was collected for the key and the query leaves the window
+    /// open, because the live investigation ended its window there. Returns the
+    /// collection's failure when it could not read CloudTrail and no CloudTrail file was
+    /// added since.
+    fn query_in_collected_window(&self, query: &EventQuery) -> Result<EventQuery, EvidenceError> {
+        let collected = self.collected_for_key(&query.key, EvidenceKind::Cloudtrail, |c| {
+            c.cloudtrail.as_ref().map(|read| read.window)
+        });
+        match collected {
+            Some(Err(error)) => Err(error),
+            Some(Ok(window)) if query.window.is_none() => Ok(EventQuery {
+                window: Some(Window::ending_at(window.end, query.window_length)),
+                ..query.clone()
+            }),
+            _ => Ok(query.clone()),
+        }
+    }
+
     /// Scans the CloudTrail files for the key and returns the account its calls name.
     async fn account_from_events(&self, key: &AccessKeyId) -> Option<String> {
         let outcome = trail::scan(&self.trail, vec![key.as_str().as_bytes().to_vec()]).await;
@@ -228,6 +314,9 @@ impl Evidence for Snapshot {
     }
 
     async fn resolve_account(&self, key: &AccessKeyId) -> Result<AccountInfo, EvidenceError> {
+        if let Some(answer) = self.collected_for_key(key, EvidenceKind::Account, |c| c.account.clone()) {
+            return answer;
+        }
         let decoded = match key.decode_account() {
             AccountDecoding::Decoded { account_id } => Some(account_id),
             AccountDecoding::NotBase32 => None,
@@ -271,6 +360,10 @@ impl Evidence for Snapshot {
     }
 
     async fn access_key(&self, key: &AccessKeyId) -> Result<Option<KeyRecord>, EvidenceError> {
+        let collected = self.collected_for_key(key, EvidenceKind::AccessKey, |c| Some(c.access_key.clone()));
+        if let Some(answer) = collected {
+            return answer;
+        }
         let iam = &self.contents.iam;
         if !iam.has_key_records() {
             return Err(not_in_snapshot(
@@ -285,6 +378,9 @@ impl Evidence for Snapshot {
     }
 
     async fn user(&self, user_name: &str) -> Result<Option<UserRecord>, EvidenceError> {
+        if let Some(answer) = self.collected_for_account(EvidenceKind::Users, |c| c.user(user_name)) {
+            return answer;
+        }
         let iam = &self.contents.iam;
         if !iam.has_any() {
             return Err(not_in_snapshot(
@@ -297,6 +393,12 @@ impl Evidence for Snapshot {
     }
 
     async fn credential_report(&self) -> Result<Vec<CredentialReportRow>, EvidenceError> {
+        let collected = self.collected_for_account(EvidenceKind::CredentialReport, |c| {
+            c.lookup(EvidenceKind::CredentialReport, |c| c.credential_report.clone())
+        });
+        if let Some(answer) = collected {
+            return answer;
+        }
         self.contents.iam.credential_report().ok_or_else(|| {
             not_in_snapshot(
                 "IAM credential report",
@@ -307,6 +409,7 @@ impl Evidence for Snapshot {
     }
 
     async fn events(&self, query: &EventQuery) -> Result<EventSet, EvidenceError> {
+        let query = &self.query_in_collected_window(query)?;
         if self.trail.is_empty() {
             return Err(not_in_snapshot(
                 "CloudTrail",
@@ -350,7 +453,7 @@ impl Evidence for Snapshot {
 
         let default_end = self.default_end(&events);
         let mut set = EventSet::build(query, events, default_end);
-        set.skipped_records = skipped_records;
+        set.skipped_records = skipped_records + self.collected_skipped_records(&query.key);
         set.scans = scans;
         set.source = match problems.len() {
             0 => self.inventory.cloudtrail_summary(),
@@ -363,6 +466,10 @@ impl Evidence for Snapshot {
         &self,
         subject: &Subject,
     ) -> Result<Vec<SecurityFinding>, EvidenceError> {
+        let collected = self.collected_for_key(&subject.key, EvidenceKind::SecurityHub, |c| c.security_hub.clone());
+        if let Some(answer) = collected {
+            return answer;
+        }
         let Some(findings) = &self.contents.security_hub else {
             return Err(not_in_snapshot(
                 "Security Hub export",
@@ -377,6 +484,10 @@ impl Evidence for Snapshot {
         &self,
         subject: &Subject,
     ) -> Result<Vec<SecurityFinding>, EvidenceError> {
+        let collected = self.collected_for_key(&subject.key, EvidenceKind::Guardduty, |c| c.guardduty.clone());
+        if let Some(answer) = collected {
+            return answer;
+        }
         let Some(findings) = &self.contents.guardduty else {
             return Err(not_in_snapshot(
                 "GuardDuty export",
@@ -388,6 +499,10 @@ impl Evidence for Snapshot {
     }
 
     async fn health_events(&self, subject: &Subject) -> Result<Vec<HealthEvent>, EvidenceError> {
+        let collected = self.collected_for_key(&subject.key, EvidenceKind::Health, |c| c.health.clone());
+        if let Some(answer) = collected {
+            return answer;
+        }
         let Some(events) = &self.contents.health else {
             return Err(not_in_snapshot(
                 "AWS Health export",
@@ -408,6 +523,11 @@ impl Evidence for Snapshot {
         &self,
         subject: &Subject,
     ) -> Result<Vec<AnalyzerFinding>, EvidenceError> {
+        let collected =
+            self.collected_for_key(&subject.key, EvidenceKind::AccessAnalyzer, |c| c.access_analyzer.clone());
+        if let Some(answer) = collected {
+            return answer;
+        }
         let Some(findings) = &self.contents.access_analyzer else {
             return Err(not_in_snapshot(
                 "IAM Access Analyzer export",
@@ -429,6 +549,10 @@ impl Evidence for Snapshot {
     }
 
     async fn key_locations(&self, subject: &Subject) -> Result<Vec<KeyLocation>, EvidenceError> {
+        let collected = self.collected_for_key(&subject.key, EvidenceKind::KeyLocations, |c| c.key_locations.clone());
+        if let Some(answer) = collected {
+            return answer;
+        }
         let Some(items) = &self.contents.storage else {
             return Err(not_in_snapshot(
                 "key storage export",

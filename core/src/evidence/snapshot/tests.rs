@@ -1176,3 +1176,187 @@ async fn corpus_cloudtrail_scan() {
         set.source
     );
 }
+
+/// Returns a `keycheck-evidence.json` as `keycheck snapshot collect` writes it for `KEY`:
+/// the key record is Active, Security Hub found `sh-collected`, GuardDuty failed with its error,
+/// and the CloudTrail window ends at 10:30, before the key's last call in `minting_trail`.
+fn collected_file() -> String {
+    json!({
+        "keycheck_evidence": 1,
+        "key_id": KEY,
+        "collected_at": "2024-05-01T12:00:00Z",
+        "cloudtrail": {
+            "window": {"start": "2024-04-30T10:30:00Z", "end": "2024-05-01T10:30:00Z"},
+            "history_start": "2024-04-16T10:30:00Z",
+            "skipped_records": 2,
+            "source": "log group aws-cloudtrail-logs"
+        },
+        "account": {"account_id": ACCOUNT, "source": "sts", "decoded_account_id": null,
+                    "credentials_available": true, "access": "keycheck's own credentials", "note": null},
+        "access_key": {"key_id": KEY, "user_name": "dana", "status": "Active", "created": "2023-02-01T00:00:00Z",
+                       "last_used": {"date": "2024-05-01T10:05:00Z", "service": "sts", "region": "eu-west-1"}},
+        "users": [{"user_name": "dana", "arn": OWNER_ARN, "user_id": "AIDAEXAMPLEDANA", "created": null,
+                   "console_password": true, "mfa_devices": [], "groups": [],
+                   "policies": [{"name": "admin", "arn": null, "attachment": {"kind": "inline"},
+                                 "document": {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*",
+                                              "Condition": {"StringEquals": {"aws:eventVersion": "x"}}}]}}],
+                   "access_keys": [], "tags": []}],
+        "users_not_found": ["ghost"],
+        "credential_report": [{"user": "dana", "arn": OWNER_ARN, "password_enabled": true, "mfa_active": false,
+                               "access_key_1_active": true, "access_key_2_active": false}],
+        "security_hub": [{"source": "SecurityHub", "id": "sh-collected", "finding_type": "TTPs", "title": "collected",
+                          "severity": "HIGH", "first_seen": null, "last_seen": null, "account_id": ACCOUNT,
+                          "region": "eu-west-1", "key_ids": [KEY], "user_names": [], "source_ips": [], "api_call": null}],
+        "guardduty": null,
+        "health": [],
+        "access_analyzer": [],
+        "key_locations": [],
+        "unavailable": {
+            "guardduty": "guardduty:ListDetectors failed for eu-west-1: access denied (needs guardduty:ListDetectors)"
+        }
+    })
+    .to_string()
+}
+
+/// Writes the collected file with AWS CLI exports that disagree with it.
+fn collected_snapshot(dir: &Path) -> Snapshot {
+    write(dir, "keycheck-evidence.json", collected_file());
+    write(dir, "cloudtrail/trail.json", minting_trail());
+    write(
+        dir,
+        "iam/access-keys/dana.json",
+        json!({"AccessKeyMetadata": [{"UserName": "dana", "AccessKeyId": KEY, "Status": "Inactive"}]}).to_string(),
+    );
+    write(dir, "securityhub/imported.json", security_hub_event());
+    Snapshot::open(dir).unwrap()
+}
+
+#[test]
+fn collected_file_recognised_by_content() {
+    let dir = tempfile::tempdir().unwrap();
+    // Named unlike the convention, and with `eventVersion` in its first kilobytes (in a
+    // policy condition), which must not make it a CloudTrail file.
+    let text = collected_file();
+    assert!(text.starts_with(r#"{"keycheck_evidence":1"#), "{text}");
+    assert!(text[..text.len().min(4096)].contains("eventVersion"), "{text}");
+    write(dir.path(), "evidence/saved.json", text);
+    let snapshot = Snapshot::open(dir.path()).unwrap();
+
+    let inventory = snapshot.inventory();
+    assert!(inventory.ignored.is_empty(), "{:?}", inventory.ignored);
+    assert_eq!(inventory.files_of(FileKind::CollectedEvidence), 1, "{inventory:?}");
+    assert_eq!(inventory.cloudtrail_files, 0, "{inventory:?}");
+    let collected = snapshot.collected().expect("the collected evidence");
+    assert_eq!(collected.key_id, key());
+}
+
+#[tokio::test]
+async fn collected_file_takes_priority_over_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = collected_snapshot(dir.path());
+
+    let record = snapshot.access_key(&key()).await.unwrap().expect("the key record");
+    assert_eq!(record.status, KeyStatus::Active, "the collected record, not the Inactive export");
+    let findings = snapshot.security_hub_findings(&subject(Some("dana"))).await.unwrap();
+    let ids: Vec<&str> = findings.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, ["sh-collected"], "the collected list, as the trait returned it live");
+    let account = snapshot.resolve_account(&key()).await.unwrap();
+    assert_eq!(account.source, AccountSource::Sts, "step 0's live answer");
+    assert_eq!(snapshot.credential_report().await.unwrap()[0].mfa_active, Some(false));
+}
+
+#[tokio::test]
+async fn collected_users_found_and_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = collected_snapshot(dir.path());
+
+    let dana = snapshot.user("dana").await.unwrap().expect("dana's record");
+    assert_eq!(dana.policies[0].name, "admin");
+    assert_eq!(snapshot.user("ghost").await.unwrap(), None, "collected as not found in IAM");
+}
+
+#[tokio::test]
+async fn collected_failure_keeps_original_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = collected_snapshot(dir.path());
+
+    let error = snapshot.guardduty_findings(&subject(Some("dana"))).await.unwrap_err();
+    let EvidenceError::NotAvailable { what, .. } = &error else {
+        panic!("a failed collection is not available, not {error:?}");
+    };
+    assert!(what.starts_with("GuardDuty (keycheck snapshot collect at 2024-05-01 12:00 UTC: "), "{what}");
+    assert!(what.contains("access denied (needs guardduty:ListDetectors)"), "{what}");
+}
+
+#[tokio::test]
+async fn collected_failure_gives_way_to_export() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "guardduty/findings.json", guardduty_findings().to_string());
+    let snapshot = collected_snapshot(dir.path());
+
+    let findings = snapshot.guardduty_findings(&subject(Some("dana"))).await.unwrap();
+    let ids: Vec<&str> = findings.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, ["gd-key", "gd-owner"], "the export added after the failed collection");
+}
+
+#[tokio::test]
+async fn collected_window_ends_offline_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = collected_snapshot(dir.path());
+
+    let set = snapshot.events(&EventQuery::new(key())).await.unwrap();
+    assert_eq!(set.window.end.to_rfc3339(), "2024-05-01T10:30:00+00:00", "the collection's window end");
+    assert_eq!(set.skipped_records, 2, "the records the live read skipped");
+
+    let mut fixed = EventQuery::new(key());
+    fixed.window = Some(crate::evidence::Window::ending_at(
+        "2024-05-01T10:05:30Z".parse().unwrap(),
+        chrono::Duration::hours(1),
+    ));
+    let set = snapshot.events(&fixed).await.unwrap();
+    assert_eq!(set.window, fixed.window.unwrap(), "--end wins over the collection's window");
+}
+
+#[tokio::test]
+async fn collected_answers_only_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = collected_snapshot(dir.path());
+    let other: AccessKeyId = OTHER_KEY.parse().unwrap();
+    let other_subject = Subject { key: other.clone(), ..subject(None) };
+
+    let findings = snapshot.security_hub_findings(&other_subject).await.unwrap();
+    let ids: Vec<&str> = findings.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, ["sh-other"], "another key is answered from the exports");
+    let record = snapshot.access_key(&other).await.unwrap();
+    assert_eq!(record, None, "the key list export does not list the other key");
+    let set = snapshot.events(&EventQuery::new(other)).await.unwrap();
+    assert_eq!(set.skipped_records, 0, "the collection's skipped records belong to its key");
+    assert!(snapshot.user("dana").await.unwrap().is_some(), "user records belong to the account");
+}
+
+#[test]
+fn collected_file_of_other_version_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let newer = collected_file().replacen("\"keycheck_evidence\":1", "\"keycheck_evidence\":2", 1);
+    assert_ne!(newer, collected_file(), "the version field was rewritten");
+    write(dir.path(), "keycheck-evidence.json", newer);
+    let snapshot = Snapshot::open(dir.path()).unwrap();
+
+    assert!(snapshot.collected().is_none());
+    let ignored = &snapshot.inventory().ignored;
+    assert_eq!(ignored.len(), 1, "{ignored:?}");
+    assert!(ignored[0].reason.contains("format version 2"), "{:?}", ignored[0]);
+}
+
+#[test]
+fn second_collected_file_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a/keycheck-evidence.json", collected_file());
+    write(dir.path(), "b/keycheck-evidence.json", collected_file());
+    let snapshot = Snapshot::open(dir.path()).unwrap();
+
+    let ignored = &snapshot.inventory().ignored;
+    assert_eq!(ignored.len(), 1, "{ignored:?}");
+    assert_eq!(ignored[0].path, "b/keycheck-evidence.json");
+    assert!(ignored[0].reason.contains("second keycheck evidence file"), "{:?}", ignored[0]);
+}
