@@ -36,9 +36,28 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the investigation playbook on a key and print the report.
     Investigate(InvestigateArgs),
+    /// Contain a key: deactivate it, rotate it, revoke its sessions or quarantine its owner.
+    /// Prints the plan, prompts for confirmation, executes it, and writes the audit log.
+    Contain(crate::contain::ContainArgs),
+    /// Print the audit log of containment actions, oldest first.
+    Audit(crate::contain::AuditArgs),
     /// Work with exported evidence folders.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Print the least-privilege IAM policies keycheck needs: investigation (read only) and containment.
+    IamPolicy(crate::iam_policy::IamPolicyArgs),
+    /// Exit 0 when a running `keycheck serve` responds 2xx on /healthz, for container health checks.
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
+    /// Run the Slack bot (Socket Mode or the HTTP Events API, as set by `[slack] mode`).
+    /// Reads SLACK_BOT_TOKEN, and SLACK_APP_TOKEN or SLACK_SIGNING_SECRET, from the environment.
+    Serve,
+    /// Print the Slack app manifest (YAML) to create or update the Slack app from.
+    SlackManifest {
+        /// Base URL of the HTTP Events API listener, such as https://keycheck.example.com;
+        /// without it the manifest is for Socket Mode.
+        #[arg(long)]
+        http_url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,6 +68,9 @@ pub enum SnapshotCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Read a key's evidence live from AWS and write it as a snapshot folder, to keep it
+    /// before logs expire and investigate it offline later.
+    Collect(crate::collect::CollectArgs),
 }
 
 /// Output format of a report.
@@ -97,7 +119,7 @@ pub struct InvestigateArgs {
     pub quiet: bool,
 }
 
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e}: write a duration such as 24h, 7d or 90m"))
 }
 
@@ -113,7 +135,14 @@ pub fn main(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Investigations run on the worker threads. In the dev profile the Security Hub finding
+    // deserializer of aws-sdk-securityhub 1.137 has a stack frame of about 6.3 MiB, which
+    // overflows Tokio's default 2 MiB worker stack, so workers get 32 MiB of address space.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(32 * 1024 * 1024)
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("keycheck: cannot start the async runtime: {error}");
@@ -123,7 +152,17 @@ pub fn main(cli: Cli) -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Investigate(args) => crate::investigate::run(args, &config).await,
+            Command::Contain(args) => crate::contain::run(args, &config).await,
+            Command::Audit(args) => crate::contain::run_audit(args, &config).await,
             Command::Snapshot(SnapshotCommand::Demo { out }) => crate::investigate::write_demo(&out),
+            Command::Snapshot(SnapshotCommand::Collect(args)) => crate::collect::run(args, &config).await,
+            Command::Serve => crate::serve::run(&config).await,
+            Command::SlackManifest { http_url } => {
+                print!("{}", crate::slack::manifest::manifest(http_url.as_deref()));
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::IamPolicy(args) => crate::iam_policy::run(&args),
+            Command::Healthcheck(args) => crate::healthcheck::run(&args, &config),
         }
     });
     match result {

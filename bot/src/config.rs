@@ -3,6 +3,7 @@
 //! Every field is documented here; the configuration reference is generated from these
 //! comments. Unknown fields are rejected so that a typo does not silently keep a default.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -15,6 +16,14 @@ use serde::Deserialize;
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// AWS access for live investigation and containment: region, profile, the role to
+    /// assume in each account, CloudTrail log groups.
+    #[serde(default)]
+    pub aws: keycheck_core::evidence::live::LiveConfig,
+    /// Containment: the secret name of a rotated key, the quarantine policy, the name of
+    /// the policy that revokes sessions, the delay of the post-deactivation check.
+    #[serde(default)]
+    pub contain: keycheck_core::remediation::ContainConfig,
     /// Offline geolocation of source IP addresses.
     #[serde(default)]
     pub geo: GeoConfig,
@@ -24,6 +33,15 @@ pub struct Config {
     /// Folder of handlebars templates that replace the built-in ones, with the same
     /// relative names (`terminal/step.hbs`, `slack/step.hbs`, …).
     pub templates: Option<PathBuf>,
+    /// The Slack bot run by `keycheck serve`.
+    #[serde(default)]
+    pub slack: SlackSettings,
+    /// The evidence source of the bot.
+    #[serde(default)]
+    pub evidence: EvidenceSettings,
+    /// The state store of the bot: claimed events, running investigations, pending actions.
+    #[serde(default)]
+    pub store: StoreSettings,
 }
 
 /// Settings of investigations.
@@ -79,6 +97,158 @@ impl PlaybookSettings {
     }
 }
 
+/// The transport that brings events from Slack.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlackMode {
+    /// Socket Mode: the bot opens a WebSocket to Slack, so it needs no public URL. Needs
+    /// `SLACK_BOT_TOKEN` and `SLACK_APP_TOKEN`.
+    #[default]
+    Socket,
+    /// The HTTP Events API: Slack sends signed requests to `listen`. Needs
+    /// `SLACK_BOT_TOKEN` and `SLACK_SIGNING_SECRET`.
+    Http,
+}
+
+/// The `[slack]` table. Tokens and the signing secret come from environment variables
+/// (`SLACK_BOT_TOKEN`, `SLACK_APP_TOKEN`, `SLACK_SIGNING_SECRET`), never from this file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackSettings {
+    /// `socket` (default, no public URL needed) or `http` (the HTTP Events API).
+    pub mode: SlackMode,
+    /// Address the HTTP listener binds, such as `127.0.0.1:3000` or `0.0.0.0:3000`. In
+    /// `http` mode it serves `/slack/commands`, `/slack/events`, `/slack/interactions` and
+    /// `/healthz`; in `socket` mode only `/healthz`.
+    pub listen: String,
+    /// Base URL of the Slack Web API, without a trailing slash.
+    pub api_url: String,
+    /// Channel IDs (such as `C0123456789`) where `/keycheck` may run. Empty: every channel.
+    pub allowed_channels: Vec<String>,
+    /// User IDs (such as `U0123456789`) who may run `/keycheck`. When this and
+    /// `allowed_user_groups` are both empty, everyone may.
+    pub allowed_users: Vec<String>,
+    /// User group IDs (such as `S0123456789`) whose members may run `/keycheck`.
+    pub allowed_user_groups: Vec<String>,
+    /// Channel IDs whose messages are read for alerts that name an access key.
+    pub watched_channels: Vec<String>,
+    /// How long after an investigation of a key starts a second alert or command for the
+    /// same key links to its thread instead of starting another run, such as `30m`.
+    pub duplicate_window: String,
+}
+
+impl Default for SlackSettings {
+    fn default() -> Self {
+        SlackSettings {
+            mode: SlackMode::Socket,
+            listen: "127.0.0.1:3000".to_string(),
+            api_url: "https://slack.com/api".to_string(),
+            allowed_channels: Vec::new(),
+            allowed_users: Vec::new(),
+            allowed_user_groups: Vec::new(),
+            watched_channels: Vec::new(),
+            duplicate_window: "30m".to_string(),
+        }
+    }
+}
+
+impl SlackSettings {
+    /// Returns the duplicate window.
+    pub fn duplicate_window(&self) -> Duration {
+        parse_duration_field("slack.duplicate_window", &self.duplicate_window).expect("validated on load")
+    }
+
+    /// Returns the listen address.
+    pub fn listen(&self) -> SocketAddr {
+        self.listen.parse().expect("validated on load")
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        parse_duration_field("slack.duplicate_window", &self.duplicate_window)?;
+        self.listen.parse::<SocketAddr>().map_err(|_| {
+            anyhow::anyhow!(
+                "slack.listen = {:?} is not a socket address: write an IP address and a port, such as 127.0.0.1:3000",
+                self.listen
+            )
+        })?;
+        let api_url = self.api_url.trim_end_matches('/');
+        anyhow::ensure!(
+            api_url.starts_with("https://") || api_url.starts_with("http://"),
+            "slack.api_url = {:?} is not an http or https URL: write one such as https://slack.com/api",
+            self.api_url
+        );
+        check_ids("slack.allowed_channels", &self.allowed_channels, &['C', 'G'], "channel", "C0123456789")?;
+        check_ids("slack.watched_channels", &self.watched_channels, &['C', 'G'], "channel", "C0123456789")?;
+        check_ids("slack.allowed_users", &self.allowed_users, &['U', 'W'], "user", "U0123456789")?;
+        check_ids("slack.allowed_user_groups", &self.allowed_user_groups, &['S'], "user group", "S0123456789")?;
+        Ok(())
+    }
+}
+
+/// Checks that every entry of a list is a Slack ID with one of `prefixes`, because
+/// Slack events carry IDs, and a name such as `#security` would never match.
+fn check_ids(field: &str, ids: &[String], prefixes: &[char], what: &str, example: &str) -> anyhow::Result<()> {
+    for (index, id) in ids.iter().enumerate() {
+        let well_formed = id.len() >= 3
+            && id.starts_with(prefixes)
+            && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        anyhow::ensure!(
+            well_formed,
+            "{field}[{index}] = {id:?} is not a Slack {what} ID: write the ID, such as {example}, which Slack shows in the {what}'s details"
+        );
+    }
+    Ok(())
+}
+
+/// The evidence source of the bot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceSource {
+    /// AWS itself, through the credentials and roles of the `[aws]` table.
+    #[default]
+    Live,
+    /// The built-in demonstration incident, to try the bot without AWS.
+    Demo,
+    /// A folder of exported evidence: `source = { snapshot = "/path/to/folder" }`.
+    Snapshot(PathBuf),
+}
+
+/// The `[evidence]` table.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvidenceSettings {
+    /// `"live"` (default), `"demo"`, or `{ snapshot = "DIR" }`.
+    pub source: EvidenceSource,
+}
+
+/// The `[store]` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// `sqlite://PATH` (default `sqlite://keycheck.db`, a file beside the working
+    /// directory) or `postgres://…` for several replicas sharing state.
+    pub database_url: String,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            database_url: "sqlite://keycheck.db".to_string(),
+        }
+    }
+}
+
+impl StoreSettings {
+    fn validate(&self) -> anyhow::Result<()> {
+        let url = self.database_url.as_str();
+        anyhow::ensure!(
+            url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"),
+            "store.database_url = {url:?} is neither sqlite: nor postgres://: write one such as sqlite://keycheck.db"
+        );
+        Ok(())
+    }
+}
+
 fn parse_duration_field(field: &str, value: &str) -> anyhow::Result<Duration> {
     let duration = humantime::parse_duration(value)
         .with_context(|| format!("{field} = {value:?} is not a duration: write one such as 24h, 7d or 90s"))?;
@@ -108,6 +278,10 @@ impl Config {
                 self.playbook.widen_to
             );
         }
+        self.aws.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.contain.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.slack.validate()?;
+        self.store.validate()?;
         Ok(())
     }
 }
@@ -146,5 +320,66 @@ mod tests {
         let message = format!("{error:#}");
         assert!(message.contains("playbook.window"), "{message}");
         assert!(message.contains("24h"), "{message}");
+    }
+
+    #[test]
+    fn slack_defaults_to_socket_mode() {
+        let config: Config = "".parse().unwrap();
+        assert_eq!(config.slack.mode, SlackMode::Socket);
+        assert_eq!(config.slack.duplicate_window(), Duration::from_secs(30 * 60));
+        assert_eq!(config.slack.api_url, "https://slack.com/api");
+        assert_eq!(config.evidence.source, EvidenceSource::Live);
+        assert_eq!(config.store.database_url, "sqlite://keycheck.db");
+    }
+
+    #[test]
+    fn slack_table_parses_every_field() {
+        let text = r#"
+            [slack]
+            mode = "http"
+            listen = "0.0.0.0:8080"
+            api_url = "http://127.0.0.1:9/api"
+            allowed_channels = ["C0123456789"]
+            allowed_users = ["U0123456789"]
+            allowed_user_groups = ["S0123456789"]
+            watched_channels = ["G0123456789"]
+            duplicate_window = "1h"
+
+            [evidence]
+            source = { snapshot = "/tmp/incident" }
+
+            [store]
+            database_url = "postgres://keycheck@db/keycheck"
+        "#;
+        let config: Config = text.parse().unwrap();
+        assert_eq!(config.slack.mode, SlackMode::Http);
+        assert_eq!(config.slack.listen().port(), 8080);
+        assert_eq!(config.slack.duplicate_window(), Duration::from_secs(3600));
+        assert_eq!(config.evidence.source, EvidenceSource::Snapshot(PathBuf::from("/tmp/incident")));
+    }
+
+    #[test]
+    fn evidence_demo_parses() {
+        let config: Config = "[evidence]\nsource = \"demo\"\n".parse().unwrap();
+        assert_eq!(config.evidence.source, EvidenceSource::Demo);
+    }
+
+    #[test]
+    fn slack_errors_name_the_field() {
+        let cases = [
+            ("[slack]\nmode = \"webhook\"\n", "webhook"),
+            ("[slack]\nlisten = \"localhost\"\n", "slack.listen"),
+            ("[slack]\napi_url = \"slack.com/api\"\n", "slack.api_url"),
+            ("[slack]\nallowed_channels = [\"#security\"]\n", "slack.allowed_channels[0]"),
+            ("[slack]\nallowed_user_groups = [\"U0123\", \"sec\"]\n", "slack.allowed_user_groups[0]"),
+            ("[slack]\nduplicate_window = \"soon\"\n", "slack.duplicate_window"),
+            ("[slack]\nwatch_channels = []\n", "watch_channels"),
+            ("[store]\ndatabase_url = \"mysql://x\"\n", "store.database_url"),
+            ("[evidence]\nsource = \"s3\"\n", "s3"),
+        ];
+        for (text, expected) in cases {
+            let message = format!("{:#}", text.parse::<Config>().unwrap_err());
+            assert!(message.contains(expected), "input {text:?} gave {message}");
+        }
     }
 }

@@ -71,6 +71,11 @@ const EMBEDDED: &[Embedded] = &[
     embed!(Family::Markdown, "markdown", "diagnosis"),
     embed!(Family::Markdown, "markdown", "report"),
     embed!(Family::Json, "json", "report"),
+    embed!(Family::Slack, "slack", "root"),
+    embed!(Family::Slack, "slack", "step"),
+    embed!(Family::Slack, "slack", "diagnosis"),
+    embed!(Family::Slack, "slack", "notice"),
+    embed!(Family::Slack, "slack", "help"),
 ];
 
 /// Error loading or rendering a template.

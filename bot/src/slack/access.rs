@@ -1,0 +1,135 @@
+//! Who may run `/keycheck` and where: the channels, users and user groups of `[slack]`.
+//!
+//! Channel and user lists are checked from the configuration alone. User groups need
+//! `usergroups.users.list`; members are cached for [`GROUP_CACHE_TTL`], so that a
+//! command does not wait on Slack every time.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::api::{ApiError, SlackApi};
+use crate::config::SlackSettings;
+
+/// How long the members of a user group are trusted before they are read again.
+pub const GROUP_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// The decision that needs no Slack call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// The user may run the command here.
+    Allowed,
+    /// The user may not. The text gives the reason and where to go instead.
+    Refused(String),
+    /// The user is in no allowed list, but may be in an allowed user group.
+    CheckGroups,
+}
+
+/// The access rules of the bot.
+#[derive(Debug)]
+pub struct AccessPolicy {
+    channels: HashSet<String>,
+    users: HashSet<String>,
+    groups: Vec<String>,
+    members: Mutex<HashMap<String, (HashSet<String>, Instant)>>,
+}
+
+impl AccessPolicy {
+    /// Creates the policy of `settings`.
+    pub fn new(settings: &SlackSettings) -> AccessPolicy {
+        AccessPolicy {
+            channels: settings.allowed_channels.iter().cloned().collect(),
+            users: settings.allowed_users.iter().cloned().collect(),
+            groups: settings.allowed_user_groups.clone(),
+            members: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Decides from the configuration alone whether `user` may run `/keycheck` in `channel`.
+    pub fn check(&self, user: &str, channel: &str) -> Access {
+        if !self.channels.is_empty() && !self.channels.contains(channel) {
+            let mut allowed: Vec<&String> = self.channels.iter().collect();
+            allowed.sort();
+            let list: Vec<String> = allowed.iter().map(|id| format!("<#{id}>")).collect();
+            return Access::Refused(format!("/keycheck is not enabled in this channel; run it in {}", list.join(", ")));
+        }
+        let everyone = self.users.is_empty() && self.groups.is_empty();
+        if everyone || self.users.contains(user) {
+            return Access::Allowed;
+        }
+        if self.groups.is_empty() {
+            return Access::Refused(refusal());
+        }
+        Access::CheckGroups
+    }
+
+    /// Returns whether `user` is a member of an allowed user group, reading members that
+    /// are not cached from Slack.
+    pub async fn in_allowed_group(&self, api: &SlackApi, user: &str) -> Result<bool, ApiError> {
+        for group in &self.groups {
+            let cached = {
+                let members = self.members.lock().expect("access lock is never poisoned");
+                members
+                    .get(group)
+                    .filter(|(_, fetched)| fetched.elapsed() < GROUP_CACHE_TTL)
+                    .map(|(users, _)| users.contains(user))
+            };
+            let is_member = match cached {
+                Some(is_member) => is_member,
+                None => {
+                    let users: HashSet<String> = api.user_group_members(group).await?.into_iter().collect();
+                    let is_member = users.contains(user);
+                    let mut members = self.members.lock().expect("access lock is never poisoned");
+                    members.insert(group.clone(), (users, Instant::now()));
+                    is_member
+                }
+            };
+            if is_member {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// Returns the text of a refusal for a user in no allowed list or group.
+pub fn refusal() -> String {
+    "you are not allowed to run /keycheck: ask your Slack admin to add you to keycheck's allowed users or user groups".to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(text: &str) -> AccessPolicy {
+        let config: crate::config::Config = text.parse().unwrap();
+        AccessPolicy::new(&config.slack)
+    }
+
+    #[test]
+    fn empty_lists_allow_everyone_everywhere() {
+        assert_eq!(policy("").check("U1", "C1"), Access::Allowed);
+    }
+
+    #[test]
+    fn channel_list_refuses_other_channels_and_names_allowed() {
+        let policy = policy("[slack]\nallowed_channels = [\"C0SEC\"]\n");
+        assert_eq!(policy.check("U1", "C0SEC"), Access::Allowed);
+        let Access::Refused(text) = policy.check("U1", "C0RANDOM") else { panic!("allowed") };
+        assert!(text.contains("<#C0SEC>"), "{text}");
+    }
+
+    #[test]
+    fn user_list_refuses_others() {
+        let policy = policy("[slack]\nallowed_users = [\"U0ALICE\"]\n");
+        assert_eq!(policy.check("U0ALICE", "C1"), Access::Allowed);
+        assert!(matches!(policy.check("U0MALLORY", "C1"), Access::Refused(_)));
+    }
+
+    #[test]
+    fn groups_need_a_check() {
+        let policy = policy("[slack]\nallowed_users = [\"U0ALICE\"]\nallowed_user_groups = [\"S0SEC\"]\n");
+        assert_eq!(policy.check("U0ALICE", "C1"), Access::Allowed);
+        assert_eq!(policy.check("U0BOB", "C1"), Access::CheckGroups);
+    }
+}
