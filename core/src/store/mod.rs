@@ -59,6 +59,11 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Times a SQLite store tries its migrations before it fails to open.
 const SQLITE_MIGRATION_ATTEMPTS: u32 = 3;
 
+/// How often opening a SQLite file is tried while another process holds its lock, and
+/// the delay before the first retry (it grows with each attempt).
+const SQLITE_OPEN_ATTEMPTS: u32 = 5;
+const SQLITE_OPEN_RETRY_DELAY: Duration = Duration::from_millis(50);
+
 /// Connections per SQLite pool. SQLite runs one writer at a time, so more connections
 /// only add readers.
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
@@ -242,12 +247,33 @@ async fn open_sqlite(url: &str, shown_url: &str) -> Result<SqlitePool, StoreErro
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
         .foreign_keys(true);
 
-    SqlitePoolOptions::new()
-        .max_connections(SQLITE_MAX_CONNECTIONS)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(options)
-        .await
-        .map_err(open_failed)
+    // Switching a new file to WAL takes an exclusive lock, and SQLite answers "database
+    // is locked" at once, without waiting out the busy timeout, when another process is
+    // switching the same file. The second try finds the file already in WAL mode.
+    let mut attempt = 1;
+    loop {
+        let opened = SqlitePoolOptions::new()
+            .max_connections(SQLITE_MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await;
+        match opened {
+            Err(error) if attempt < SQLITE_OPEN_ATTEMPTS && is_sqlite_busy(&error) => {
+                info!(url = shown_url, attempt, %error, "store file is locked, retrying");
+                tokio::time::sleep(SQLITE_OPEN_RETRY_DELAY * attempt).await;
+                attempt += 1;
+            }
+            result => return result.map_err(open_failed),
+        }
+    }
+}
+
+/// Returns whether `error` is SQLite's SQLITE_BUSY (5) or SQLITE_LOCKED (6).
+fn is_sqlite_busy(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(database) = error else {
+        return false;
+    };
+    matches!(database.code().as_deref(), Some("5" | "6"))
 }
 
 /// Applies the SQLite migrations, retrying when another process applied them first.
