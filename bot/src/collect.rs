@@ -299,6 +299,14 @@ pub fn summary(collection: &Collection) -> String {
             lines.push(format!("  {}: {error}", kind.label()));
         }
     }
+    if !evidence.partial_failures.is_empty() {
+        lines.push("partly read (the failures are kept for the offline re-run):".to_string());
+        for (kind, errors) in &evidence.partial_failures {
+            for error in errors {
+                lines.push(format!("  {}: {error}", kind.label()));
+            }
+        }
+    }
     for (placeholder, count) in &collection.redacted {
         lines.push(format!("replaced {} with {placeholder} before writing", plural(*count, "secret value")));
     }

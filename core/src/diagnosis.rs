@@ -816,11 +816,18 @@ fn actions(verdict: Verdict, investigation: &Investigation, facts: &Facts) -> Ve
     }
     if act && key.kind() == KeyKind::LongTerm {
         let stored = facts.secrets.map(|s| s.key_locations.len()).unwrap_or(0);
-        let text = if stored > 0 {
+        let mut text = if stored > 0 {
             format!("rotate the key: create a new one, update the {stored} places that store it, then delete {key}")
         } else {
             format!("rotate the key: create a new one for the workloads that use {key}, then delete it")
         };
+        let not_searched = facts.secrets.map(|s| s.storage_not_searched.as_slice()).unwrap_or_default();
+        if !not_searched.is_empty() {
+            text.push_str(&format!(
+                ". The search for stored copies could not read {}: check there by hand first",
+                not_searched.join(", ")
+            ));
+        }
         actions.push(Action { kind: ActionKind::Rotate, text });
     }
     actions.extend(manual_actions(facts));

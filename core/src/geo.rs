@@ -20,6 +20,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use address::{Source, SpecialRange};
@@ -47,7 +48,7 @@ pub const AMAZON_ASNS: [u32; 4] = [16509, 14618, 8987, 39111];
 ///
 /// NOTE: only fixtures in the GeoLite2 record shape are tested. Reading DB-IP lite files
 /// assumes that they use the same field names.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct GeoConfig {
     /// MMDB file that maps addresses to countries: GeoLite2-Country, GeoLite2-City,

@@ -76,6 +76,14 @@ const EMBEDDED: &[Embedded] = &[
     embed!(Family::Slack, "slack", "diagnosis"),
     embed!(Family::Slack, "slack", "notice"),
     embed!(Family::Slack, "slack", "help"),
+    embed!(Family::Slack, "slack", "approval"),
+    embed!(Family::Slack, "slack", "action_result"),
+    embed!(Family::Discord, "discord", "root"),
+    embed!(Family::Discord, "discord", "step"),
+    embed!(Family::Discord, "discord", "diagnosis"),
+    embed!(Family::Discord, "discord", "notice"),
+    embed!(Family::Discord, "discord", "approval"),
+    embed!(Family::Discord, "discord", "action_result"),
 ];
 
 /// Error loading or rendering a template.

@@ -571,4 +571,8 @@ pub struct SecretFacts {
     pub key_locations: Vec<KeyLocation>,
     /// Whether the key-storage search ran.
     pub storage_search_available: bool,
+    /// The sources the key-storage search could not read, such as
+    /// `secretsmanager:ListSecrets for us-east-1`, where a copy of the key may still be.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub storage_not_searched: Vec<String>,
 }

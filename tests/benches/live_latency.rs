@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use keycheck_core::evidence::live::QueryMode;
 use keycheck_tests::aws::Clients;
-use keycheck_tests::critical_path::{CriticalPath, LIVE_INVESTIGATION, critical_path};
+use keycheck_tests::critical_path::{CriticalPath, LIVE_INVESTIGATION, critical_path, rounds};
 use keycheck_tests::live::{self, LiveRun};
 use keycheck_tests::moto::Moto;
 use keycheck_tests::proxy::{Call, Fault, Proxy};
@@ -28,11 +28,14 @@ const MODEL: &str = "Critical path: the longest chain of AWS calls in which each
 the shortest wall time any implementation could reach. sts:GetAccessKeyInfo and sts:GetCallerIdentity come first and may overlap, \
 because every other call needs credentials for the key's account. The key's record (iam:GetAccessKeyLastUsed) comes next and names the owner. \
 The owner's record (GetUser, ListMFADevices, GetLoginProfile, the policy lists, ListAccessKeys) may then be read at once, then the policy documents. \
-Security Hub, GuardDuty and the key-storage searches need the owner's name. The CloudTrail scans need only the account: \
+Security Hub, GuardDuty and the key-storage searches need the owner's name. Without configured regions they also search the regions CloudTrail names, once CloudTrail is read, but this benchmark configures its one region. \
+The CloudTrail scans need only the account: \
 the follow-up scan for minted sessions needs the first scan's result, so their calls, query polls included, count one after another. \
 Pages of one request count one after another; independent requests, regions and fan-outs over known items overlap. \
 \"By delays\" weighs every call by the injected delay; \"by call times\" weighs each call by the time the proxy took to respond, emulator time included. \
-Wall time runs from the start of the playbook to its diagnosis. The table in keycheck_tests::critical_path lists every stage.";
+Wall time runs from the start of the playbook to its diagnosis. The table in keycheck_tests::critical_path lists every stage. \
+Rounds number the calls as they ran: a call's round is one more than the highest round among the calls that had finished when it started, \
+so the highest round is the number of calls the investigation ran one after another.";
 
 /// The `ListAnalyzers` response of an account without an IAM Access Analyzer analyzer.
 const NO_ANALYZERS: &str = r#"{"analyzers":[]}"#;
@@ -69,6 +72,8 @@ struct Measurement {
     by_call_time: CriticalPath,
     scans: usize,
     calls: Vec<Call>,
+    /// The round of each call, in the order of `calls`.
+    rounds: Vec<usize>,
 }
 
 impl Measurement {
@@ -80,7 +85,12 @@ impl Measurement {
             by_call_time: critical_path(LIVE_INVESTIGATION, &run.calls, call_time),
             scans: scans(&run.calls),
             calls: run.calls.clone(),
+            rounds: rounds(&run.calls),
         }
+    }
+
+    fn round_count(&self) -> usize {
+        self.rounds.iter().copied().max().unwrap_or(0)
     }
 
     fn ratio(&self, path: &CriticalPath) -> f64 {
@@ -132,17 +142,18 @@ async fn measure(moto: &Moto, query: QueryMode, options: &Options) -> Vec<Measur
 
 fn print_runs(query: QueryMode, measurements: &[Measurement], delay: Duration) {
     println!("\n## {query:?}\n");
-    println!("| run | wall | critical path (delays) | ratio | critical path (call times) | ratio | scans | AWS calls |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| run | wall | critical path (delays) | ratio | critical path (call times) | ratio | rounds | scans | AWS calls |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (index, m) in measurements.iter().enumerate() {
         println!(
-            "| {} | {} | {} | {:.2} | {} | {:.2} | {} | {} |",
+            "| {} | {} | {} | {:.2} | {} | {:.2} | {} | {} | {} |",
             index + 1,
             ms(m.wall),
             ms(m.by_delay.total),
             m.ratio(&m.by_delay),
             ms(m.by_call_time.total),
             m.ratio(&m.by_call_time),
+            m.round_count(),
             m.scans,
             m.calls.len()
         );
@@ -168,14 +179,14 @@ fn print_runs(query: QueryMode, measurements: &[Measurement], delay: Duration) {
         println!("- operations the model does not list (counted as parallel): {:?}", last.by_delay.unmodelled);
     }
 
-    println!("\ntimeline of the last run (from its first call):\n");
-    println!("| start | end | operation | status |");
-    println!("|---|---|---|---|");
+    println!("\ntimeline of the last run (from its first call), {} rounds:\n", last.round_count());
+    println!("| round | start | end | operation | status |");
+    println!("|---|---|---|---|---|");
     let origin = last.calls.first().map_or(Duration::ZERO, |c| c.started);
-    for call in &last.calls {
+    for (call, round) in last.calls.iter().zip(&last.rounds) {
         let end = call.finished.map_or("pending".to_string(), |f| ms(f.saturating_sub(origin)));
         let status = call.status.map_or("none".to_string(), |s| s.to_string());
-        println!("| {} | {end} | {} | {status} |", ms(call.started.saturating_sub(origin)), call.operation);
+        println!("| {round} | {} | {end} | {} | {status} |", ms(call.started.saturating_sub(origin)), call.operation);
     }
 
     let mut by_operation: BTreeMap<&str, usize> = BTreeMap::new();

@@ -260,9 +260,30 @@ fn region_cost(cost: Cost, calls: &[&Call], weight: &impl Fn(&Call) -> Duration)
     }
 }
 
+/// Numbers each recorded call by the round it ran in, as the recorded times show: round 1
+/// for a call that started before any other call finished, else one more than the
+/// highest round among the calls that finished before it started. With a fixed delay on
+/// every call far longer than the client's own work, a call's round is the number of
+/// calls that ran one after another up to it, so the highest round counts the sequential
+/// rounds of an investigation without depending on how long each took.
+pub fn rounds(calls: &[Call]) -> Vec<usize> {
+    let mut rounds = Vec::with_capacity(calls.len());
+    for call in calls {
+        let before = calls
+            .iter()
+            .zip(&rounds)
+            .filter(|(earlier, _)| earlier.finished.is_some_and(|finished| finished <= call.started))
+            .map(|(_, round)| *round)
+            .max()
+            .unwrap_or(0);
+        rounds.push(before + 1);
+    }
+    rounds
+}
+
 /// Returns true for a request for a later page: it carries a next token (JSON protocols)
 /// or a marker (query protocols).
-fn is_continuation(call: &Call) -> bool {
+pub fn is_continuation(call: &Call) -> bool {
     ["NextToken", "nextToken", "Marker="].iter().any(|token| call.request.contains(token))
 }
 
@@ -359,6 +380,25 @@ mod tests {
         let path = critical_path(TEST_STAGES, &calls, |_| MS * 10);
 
         assert_eq!(path.unmodelled.iter().collect::<Vec<_>>(), ["s3:ListBuckets"]);
+    }
+
+    #[test]
+    fn rounds_follow_finished_calls() {
+        let timed = |operation: &str, started: u64, finished: u64| Call {
+            started: MS * started as u32,
+            finished: Some(MS * finished as u32),
+            ..call(operation, "us-east-1")
+        };
+        let calls = [
+            timed("sts:GetAccessKeyInfo", 0, 50),
+            timed("sts:GetCallerIdentity", 1, 51),
+            timed("iam:GetAccessKeyLastUsed", 52, 102),
+            timed("logs:StartQuery", 52, 103),
+            timed("iam:GetUser", 103, 153),
+            timed("logs:GetQueryResults", 104, 154),
+        ];
+
+        assert_eq!(rounds(&calls), [1, 1, 2, 2, 3, 3]);
     }
 
     #[test]

@@ -13,9 +13,10 @@ use keycheck_core::report::{
     ActivityFacts, CrossAccountFacts, FindingFacts, KeyFacts, MfaFacts, PermissionFacts, SecretFacts, Status, StepData,
     StepId,
 };
+use keycheck_tests::critical_path::{is_continuation, rounds};
 use keycheck_tests::live::{self, LiveRun};
 use keycheck_tests::outcome::{data_json, step};
-use keycheck_tests::proxy::Call;
+use keycheck_tests::proxy::{Call, Fault};
 use keycheck_tests::seed::OTHER_ACCOUNT_ID;
 use tokio::sync::OnceCell;
 
@@ -315,6 +316,86 @@ async fn events_scan_count_recorded() {
     // once per scan. AWS would return it to the first scan only.
     let skipped = events.skipped_records;
     assert!((1..=events.scans as usize).contains(&skipped), "skipped {skipped} records in {} scans\n{calls}", events.scans);
+}
+
+/// The delay the proxy puts on every call in the rounds test: far longer than the client's
+/// own work between two calls, even in a debug build on a busy machine, so that calls that
+/// do not depend on each other always overlap.
+const ROUND_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The `ListAnalyzers` response of an account without an analyzer. moto has no Access
+/// Analyzer and returns HTTP 500, which the SDK retries with backoff, adding rounds.
+const NO_ANALYZERS: &str = r#"{"analyzers":[]}"#;
+
+/// Every call must start as soon as the responses it needs have arrived. With every call
+/// slowed down, the recorded start and end times number the calls by round (see
+/// `critical_path::rounds`), which catches a call that waits for one it does not need
+/// without measuring any duration.
+#[tokio::test]
+async fn calls_start_once_inputs_known() {
+    let incident = live::seed_incident().await;
+    let proxy = live::start_proxy().await;
+    proxy.set_delay(ROUND_DELAY);
+    proxy.fail("access-analyzer:ListAnalyzers", Fault::Respond { status: 200, body: NO_ANALYZERS });
+    let config = live::live_config(&proxy.endpoint(), &incident, QueryMode::LogsInsights);
+
+    let run = live::investigate(&proxy, &incident, config).await;
+
+    let mut guard = run.print_on_failure();
+    let rounds = rounds(&run.calls);
+    let listing: Vec<String> = run.calls.iter().zip(&rounds).map(|(call, round)| format!("round {round}: {}", call.operation)).collect();
+    guard.set("rounds", listing.join("\n"));
+    let rounds_of = |operation: &str| -> Vec<usize> {
+        run.calls
+            .iter()
+            .zip(&rounds)
+            .filter(|(call, _)| call.operation == operation && !is_continuation(call))
+            .map(|(_, round)| *round)
+            .collect()
+    };
+
+    assert_eq!(rounds_of("sts:GetAccessKeyInfo"), [1]);
+    assert_eq!(rounds_of("sts:GetCallerIdentity"), [1], "keycheck's identity does not need the key's account");
+    assert_eq!(rounds_of("logs:StartQuery"), [2, 4], "the key's scan, then its minted session's");
+    assert_eq!(rounds_of("logs:GetQueryResults"), [3, 5]);
+    assert_eq!(rounds_of("iam:GetUser"), [3], "the owner is read once IAM names it, while CloudTrail is scanned");
+    assert_eq!(rounds_of("iam:ListMFADevices"), [3], "the owner's lists are requested with GetUser");
+    assert_eq!(rounds_of("iam:ListUserPolicies"), [3], "the owner's lists are requested with GetUser");
+    assert_eq!(rounds_of("iam:GetUserPolicy"), [4], "policy documents follow the policy lists");
+    let hub = rounds_of("securityhub:GetFindings");
+    assert!(!hub.is_empty() && hub.iter().all(|r| *r == 3), "every Security Hub filter at once, with the owner's name: {hub:?}");
+    assert_eq!(rounds_of("secretsmanager:ListSecrets"), [3], "the storage search needs only the owner's name");
+    assert_eq!(rounds_of("ssm:DescribeParameters"), [3], "the storage search needs only the owner's name");
+    let last = rounds_of_all(&run.calls, &rounds);
+    assert_eq!(last, 5, "the critical path is 5 calls: the key's account, then two CloudTrail queries of two calls each");
+}
+
+/// Returns the highest round among the calls that are not later pages of a request.
+fn rounds_of_all(calls: &[Call], rounds: &[usize]) -> usize {
+    calls
+        .iter()
+        .zip(rounds)
+        .filter(|(call, _)| !is_continuation(call))
+        .map(|(_, round)| *round)
+        .max()
+        .unwrap_or(0)
+}
+
+/// The key's own IAM record is read once, though the key's record, its owner's name and
+/// the owner's list of keys all need it.
+#[tokio::test]
+async fn key_record_read_once() {
+    let run = insights_run().await;
+    let _guard = run.print_on_failure();
+
+    let last_used: Vec<&Call> = run
+        .calls
+        .iter()
+        .filter(|c| c.operation == "iam:GetAccessKeyLastUsed" && c.request.contains(&run.incident.leaked_key))
+        .collect();
+    assert_eq!(last_used.len(), 1, "GetAccessKeyLastUsed of the leaked key");
+    let listings = run.calls.iter().filter(|c| c.operation == "iam:ListAccessKeys").count();
+    assert_eq!(listings, 1, "ListAccessKeys of the owner");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The recorder behind `keycheck snapshot collect`: an evidence source that passes every
 //! call to the live source and keeps each result, or the error text of each failure, for
-//! the snapshot.
+//! the snapshot. A search that failed in some regions or services keeps what it found and
+//! the errors of the sources it could not read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use keycheck_core::cloudtrail::Event;
 use keycheck_core::evidence::snapshot::collected::{CloudTrailRead, CollectedEvidence, EvidenceKind};
 use keycheck_core::evidence::{
     AccountInfo, AnalyzerFinding, CredentialReportRow, EventQuery, EventSet, Evidence, EvidenceError, HealthEvent,
-    KeyLocation, KeyRecord, SecurityFinding, Subject, UserRecord,
+    KeyLocationSearch, KeyRecord, Search, SecurityFinding, Subject, UserRecord,
 };
 use tokio::sync::watch;
 
@@ -87,6 +88,16 @@ impl Recorder {
     }
 }
 
+/// Keeps the sources of `kind` that a search could not read, replacing those of an
+/// earlier call.
+fn keep_partial_failures(collected: &mut CollectedEvidence, kind: EvidenceKind, failures: &[EvidenceError]) {
+    if failures.is_empty() {
+        collected.partial_failures.remove(&kind);
+    } else {
+        collected.partial_failures.insert(kind, failures.to_vec());
+    }
+}
+
 /// One evidence call in progress. Dropping it before `keep` means the playbook stopped
 /// waiting for the call (its step timed out), which is recorded as the kind's failure.
 struct Call<'a> {
@@ -152,6 +163,12 @@ impl Evidence for Recorder {
         result
     }
 
+    /// Passes the call on unrecorded: the playbook reads the key's record with
+    /// `access_key` too, which records it, and the owner's name is part of that record.
+    async fn access_key_owner(&self, key: &AccessKeyId) -> Result<Option<String>, EvidenceError> {
+        self.live.access_key_owner(key).await
+    }
+
     async fn user(&self, user_name: &str) -> Result<Option<UserRecord>, EvidenceError> {
         let call = self.start(EvidenceKind::Users);
         let result = self.live.user(user_name).await;
@@ -186,21 +203,28 @@ impl Evidence for Recorder {
                 skipped_records: set.skipped_records,
                 source: set.source.clone(),
             });
+            keep_partial_failures(collected, EvidenceKind::Cloudtrail, &set.failures);
         });
         result
     }
 
-    async fn security_hub_findings(&self, subject: &Subject) -> Result<Vec<SecurityFinding>, EvidenceError> {
+    async fn security_hub_findings(&self, subject: &Subject) -> Result<Search<SecurityFinding>, EvidenceError> {
         let call = self.start(EvidenceKind::SecurityHub);
         let result = self.live.security_hub_findings(subject).await;
-        call.keep(&result, |collected, findings| collected.security_hub = Some(findings.clone()));
+        call.keep(&result, |collected, search| {
+            collected.security_hub = Some(search.found.clone());
+            keep_partial_failures(collected, EvidenceKind::SecurityHub, &search.failures);
+        });
         result
     }
 
-    async fn guardduty_findings(&self, subject: &Subject) -> Result<Vec<SecurityFinding>, EvidenceError> {
+    async fn guardduty_findings(&self, subject: &Subject) -> Result<Search<SecurityFinding>, EvidenceError> {
         let call = self.start(EvidenceKind::Guardduty);
         let result = self.live.guardduty_findings(subject).await;
-        call.keep(&result, |collected, findings| collected.guardduty = Some(findings.clone()));
+        call.keep(&result, |collected, search| {
+            collected.guardduty = Some(search.found.clone());
+            keep_partial_failures(collected, EvidenceKind::Guardduty, &search.failures);
+        });
         result
     }
 
@@ -211,17 +235,23 @@ impl Evidence for Recorder {
         result
     }
 
-    async fn access_analyzer_findings(&self, subject: &Subject) -> Result<Vec<AnalyzerFinding>, EvidenceError> {
+    async fn access_analyzer_findings(&self, subject: &Subject) -> Result<Search<AnalyzerFinding>, EvidenceError> {
         let call = self.start(EvidenceKind::AccessAnalyzer);
         let result = self.live.access_analyzer_findings(subject).await;
-        call.keep(&result, |collected, findings| collected.access_analyzer = Some(findings.clone()));
+        call.keep(&result, |collected, search| {
+            collected.access_analyzer = Some(search.found.clone());
+            keep_partial_failures(collected, EvidenceKind::AccessAnalyzer, &search.failures);
+        });
         result
     }
 
-    async fn key_locations(&self, subject: &Subject) -> Result<Vec<KeyLocation>, EvidenceError> {
+    async fn key_locations(&self, subject: &Subject) -> Result<KeyLocationSearch, EvidenceError> {
         let call = self.start(EvidenceKind::KeyLocations);
         let result = self.live.key_locations(subject).await;
-        call.keep(&result, |collected, locations| collected.key_locations = Some(locations.clone()));
+        call.keep(&result, |collected, search| {
+            collected.key_locations = Some(search.found.clone());
+            keep_partial_failures(collected, EvidenceKind::KeyLocations, &search.failures);
+        });
         result
     }
 }
@@ -254,19 +284,19 @@ mod tests {
         async fn events(&self, query: &EventQuery) -> Result<EventSet, EvidenceError> {
             self.0.events(query).await
         }
-        async fn security_hub_findings(&self, subject: &Subject) -> Result<Vec<SecurityFinding>, EvidenceError> {
+        async fn security_hub_findings(&self, subject: &Subject) -> Result<Search<SecurityFinding>, EvidenceError> {
             self.0.security_hub_findings(subject).await
         }
-        async fn guardduty_findings(&self, subject: &Subject) -> Result<Vec<SecurityFinding>, EvidenceError> {
+        async fn guardduty_findings(&self, subject: &Subject) -> Result<Search<SecurityFinding>, EvidenceError> {
             self.0.guardduty_findings(subject).await
         }
         async fn health_events(&self, subject: &Subject) -> Result<Vec<HealthEvent>, EvidenceError> {
             self.0.health_events(subject).await
         }
-        async fn access_analyzer_findings(&self, subject: &Subject) -> Result<Vec<AnalyzerFinding>, EvidenceError> {
+        async fn access_analyzer_findings(&self, subject: &Subject) -> Result<Search<AnalyzerFinding>, EvidenceError> {
             self.0.access_analyzer_findings(subject).await
         }
-        async fn key_locations(&self, subject: &Subject) -> Result<Vec<KeyLocation>, EvidenceError> {
+        async fn key_locations(&self, subject: &Subject) -> Result<KeyLocationSearch, EvidenceError> {
             self.0.key_locations(subject).await
         }
     }
@@ -320,7 +350,7 @@ mod tests {
         let recorded = recorder.finish(Duration::from_millis(20)).await;
         assert_eq!(recorded.evidence.credential_report, Some(report));
         assert_eq!(recorded.evidence.users_not_found, ["no-such-user"]);
-        assert_eq!(recorded.evidence.guardduty, Some(findings));
+        assert_eq!(recorded.evidence.guardduty, Some(findings.found));
         let read: Vec<EvidenceKind> = recorded.read.into_iter().collect();
         assert_eq!(read, [EvidenceKind::Users, EvidenceKind::CredentialReport, EvidenceKind::Guardduty]);
         assert!(recorded.evidence.unavailable.is_empty(), "{:?}", recorded.evidence.unavailable);

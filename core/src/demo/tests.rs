@@ -535,7 +535,7 @@ async fn snapshot_findings_match_story() {
     let snapshot = snapshot().expect("the demonstration snapshot opens");
     let subject = subject();
 
-    let guardduty = snapshot.guardduty_findings(&subject).await.expect("GuardDuty findings");
+    let guardduty = snapshot.guardduty_findings(&subject).await.expect("GuardDuty findings").found;
     let types: Vec<&str> = guardduty.iter().map(|f| f.finding_type.as_str()).collect();
     assert_eq!(
         types,
@@ -551,7 +551,8 @@ async fn snapshot_findings_match_story() {
     let security_hub = snapshot
         .security_hub_findings(&subject)
         .await
-        .expect("Security Hub findings");
+        .expect("Security Hub findings")
+        .found;
     assert_eq!(
         security_hub.len(),
         2,
@@ -566,11 +567,12 @@ async fn snapshot_findings_match_story() {
     let analyzer = snapshot
         .access_analyzer_findings(&subject)
         .await
-        .expect("Access Analyzer findings");
+        .expect("Access Analyzer findings")
+        .found;
     assert_eq!(analyzer.len(), 1, "only the active finding");
     assert_eq!(analyzer[0].principal.as_deref(), Some("AWS 999988887777"));
 
-    let locations = snapshot.key_locations(&subject).await.expect("key storage");
+    let locations = snapshot.key_locations(&subject).await.expect("key storage").found;
     let found: Vec<(KeyLocationKind, &str)> = locations.iter().map(|l| (l.kind, l.name.as_str())).collect();
     assert_eq!(
         found,

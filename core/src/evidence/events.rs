@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::cloudtrail::Event;
+use crate::evidence::EvidenceError;
 use crate::key::AccessKeyId;
 use crate::report::MintedSession;
 
@@ -96,6 +97,9 @@ pub struct EventSet {
     pub scans: u32,
     /// Origin of the events, such as `12 CloudTrail files` or `log group aws-cloudtrail-logs`.
     pub source: String,
+    /// Parts of the event store that could not be read, such as a region of the
+    /// `LookupEvents` fallback, whose events the set lacks.
+    pub failures: Vec<EvidenceError>,
 }
 
 impl EventSet {
@@ -125,6 +129,7 @@ impl EventSet {
             skipped_records: 0,
             scans: 0,
             source: String::new(),
+            failures: Vec::new(),
         }
     }
 

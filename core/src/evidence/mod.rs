@@ -32,6 +32,14 @@ pub trait Evidence: Send + Sync {
     /// Returns the IAM record of a long-term key, or `None` when no such key exists.
     async fn access_key(&self, key: &AccessKeyId) -> Result<Option<KeyRecord>, EvidenceError>;
 
+    /// Returns the name of the IAM user that owns a long-term key, or `None` when no such
+    /// key exists. The playbook starts reading the owner with this name, so a source that
+    /// learns the name before the key's status (live IAM names the owner one call earlier)
+    /// overrides it. The default reads the whole record with `access_key`.
+    async fn access_key_owner(&self, key: &AccessKeyId) -> Result<Option<String>, EvidenceError> {
+        Ok(self.access_key(key).await?.map(|record| record.user_name))
+    }
+
     /// Returns an IAM user with MFA devices, console password, groups, policies and keys.
     async fn user(&self, user_name: &str) -> Result<Option<UserRecord>, EvidenceError>;
 
@@ -42,30 +50,56 @@ pub trait Evidence: Send + Sync {
     /// key. The playbook calls this once per investigation.
     async fn events(&self, query: &EventQuery) -> Result<EventSet, EvidenceError>;
 
-    /// Returns Security Hub findings that name the subject.
-    async fn security_hub_findings(
-        &self,
-        subject: &Subject,
-    ) -> Result<Vec<SecurityFinding>, EvidenceError>;
+    /// Returns Security Hub findings that name the subject, with the regions or filters
+    /// that could not be searched. Fails only when none could.
+    async fn security_hub_findings(&self, subject: &Subject) -> Result<Search<SecurityFinding>, EvidenceError>;
 
-    /// Returns GuardDuty findings that name the subject.
-    async fn guardduty_findings(
-        &self,
-        subject: &Subject,
-    ) -> Result<Vec<SecurityFinding>, EvidenceError>;
+    /// Returns GuardDuty findings that name the subject, with the regions or filters that
+    /// could not be searched. Fails only when none could.
+    async fn guardduty_findings(&self, subject: &Subject) -> Result<Search<SecurityFinding>, EvidenceError>;
 
     /// Returns AWS Health events that name the subject, such as `AWS_RISK_CREDENTIALS_EXPOSED`.
     async fn health_events(&self, subject: &Subject) -> Result<Vec<HealthEvent>, EvidenceError>;
 
-    /// Returns active IAM Access Analyzer findings of the account.
-    async fn access_analyzer_findings(
-        &self,
-        subject: &Subject,
-    ) -> Result<Vec<AnalyzerFinding>, EvidenceError>;
+    /// Returns active IAM Access Analyzer findings of the account, with the regions that
+    /// could not be searched. Fails only when none could.
+    async fn access_analyzer_findings(&self, subject: &Subject) -> Result<Search<AnalyzerFinding>, EvidenceError>;
 
-    /// Returns the places that store the key: secrets, parameters, workload environments.
-    async fn key_locations(&self, subject: &Subject) -> Result<Vec<KeyLocation>, EvidenceError>;
+    /// Returns the places that store the key (secrets, parameters, workload environments),
+    /// with the services or regions that could not be searched. Fails only when none could.
+    async fn key_locations(&self, subject: &Subject) -> Result<KeyLocationSearch, EvidenceError>;
 }
+
+/// The result of a search over several sources (regions, services, request filters): the
+/// items found and the sources it could not search. A finding or stored copy of the key in
+/// a failed source is missing from `found`, so a report built on it must name those sources.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Search<T> {
+    /// The items returned by the sources that responded.
+    pub found: Vec<T>,
+    /// One error for each source that could not be searched, naming the operation and the
+    /// IAM permission it needs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<EvidenceError>,
+}
+
+impl<T> Search<T> {
+    /// Creates the result of a search in which every source responded.
+    pub fn complete(found: Vec<T>) -> Search<T> {
+        Search {
+            found,
+            failures: Vec::new(),
+        }
+    }
+
+    /// Returns true when every source responded.
+    pub fn is_complete(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// The stored copies of the key that a search found, with the sources it could not search.
+pub type KeyLocationSearch = Search<KeyLocation>;
 
 /// What an investigation is about, as far as it is known when a step runs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,8 +114,10 @@ pub struct Subject {
     pub owner_arn: Option<String>,
 }
 
-/// Why evidence could not be read.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+/// Why evidence could not be read. Serialized in `keycheck-evidence.json` for the sources
+/// of a search that failed during a collection.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
 pub enum EvidenceError {
     /// The source does not hold this kind of evidence.
     #[error("{what} is not available: {hint}")]

@@ -34,7 +34,16 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
         Err(error) => return evidence_failure(StepId::Activity, &error),
     };
     let facts = summarize(&events, &context.geo);
-    report(facts, &events)
+    let mut report = report(facts, &events);
+    for error in &events.failures {
+        report.findings.push(Finding::new(
+            Status::Warning,
+            format!("CloudTrail partly read, so calls recorded there are not listed: {error}"),
+        ));
+        report.gaps.push(format!("CloudTrail: {error}"));
+        report.status = report.status.max(Status::Warning);
+    }
+    report
 }
 
 fn report(facts: ActivityFacts, events: &EventSet) -> StepReport {

@@ -17,9 +17,16 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
     let mut findings = Vec::new();
     let mut gaps = Vec::new();
     match analyzer {
-        Ok(found) => {
+        Ok(search) => {
             facts.analyzer_available = true;
-            facts.analyzer_findings = found.iter().filter(|f| f.status == "ACTIVE").cloned().collect();
+            facts.analyzer_findings = search.found.iter().filter(|f| f.status == "ACTIVE").cloned().collect();
+            for error in &search.failures {
+                findings.push(Finding::new(
+                    Status::Warning,
+                    format!("Access Analyzer partly searched, so its findings there are not listed: {error}"),
+                ));
+                gaps.push(format!("IAM Access Analyzer: {error}"));
+            }
         }
         Err(EvidenceError::NotAvailable { what, .. }) => {
             findings.push(Finding::new(Status::Ok, format!("not checked: {what} is not available")));

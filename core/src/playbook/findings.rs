@@ -1,7 +1,7 @@
 //! Step 5: which Security Hub and GuardDuty findings, and which AWS Health events, name
 //! the key or its owner.
 
-use crate::evidence::{EvidenceError, SecurityFinding};
+use crate::evidence::{EvidenceError, Search, SecurityFinding};
 use crate::playbook::StepContext;
 use crate::report::{EvidenceItem, Finding, FindingFacts, Status, StepData, StepFailure, StepId, StepReport};
 
@@ -14,19 +14,27 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
 
     let mut facts = FindingFacts::default();
     let mut failures = Vec::new();
+    let mut partial = Vec::new();
     match security_hub {
-        Ok(found) => facts.security_hub = found.as_ref().clone(),
+        Ok(search) => facts.security_hub = searched("Security Hub", &search, &mut partial),
         Err(error) => note_error("Security Hub", error, &mut facts, &mut failures),
     }
     match guardduty {
-        Ok(found) => facts.guardduty = found.as_ref().clone(),
+        Ok(search) => facts.guardduty = searched("GuardDuty", &search, &mut partial),
         Err(error) => note_error("GuardDuty", error, &mut facts, &mut failures),
     }
     match health {
         Ok(found) => facts.health = found.as_ref().clone(),
         Err(error) => note_error("AWS Health", error, &mut facts, &mut failures),
     }
-    report(facts, failures)
+    report(facts, failures, partial)
+}
+
+/// Returns what a search found, and notes each region or filter it could not search,
+/// such as `Security Hub: securityhub:GetFindings failed for eu-west-1: …`.
+fn searched(source: &str, search: &Search<SecurityFinding>, partial: &mut Vec<String>) -> Vec<SecurityFinding> {
+    partial.extend(search.failures.iter().map(|error| format!("{source}: {error}")));
+    search.found.clone()
 }
 
 fn note_error(source: &str, error: EvidenceError, facts: &mut FindingFacts, failures: &mut Vec<StepFailure>) {
@@ -61,7 +69,9 @@ fn finding_line(finding: &SecurityFinding) -> Finding {
     }])
 }
 
-fn report(facts: FindingFacts, failures: Vec<StepFailure>) -> StepReport {
+/// Builds the report. `failures` are the sources that failed entirely, and `partial` the
+/// regions or filters that failed in a source that otherwise responded.
+fn report(facts: FindingFacts, failures: Vec<StepFailure>, partial: Vec<String>) -> StepReport {
     let mut findings: Vec<Finding> = facts
         .guardduty
         .iter()
@@ -90,6 +100,9 @@ fn report(facts: FindingFacts, failures: Vec<StepFailure>) -> StepReport {
     }
     for unavailable in &facts.unavailable {
         findings.push(Finding::new(Status::Ok, format!("not checked: {unavailable}")));
+    }
+    for missed in &partial {
+        findings.push(Finding::new(Status::Warning, format!("partly searched, so findings there are not listed: {missed}")));
     }
     findings.sort_by(|a, b| b.level.cmp(&a.level));
 
@@ -123,7 +136,8 @@ fn report(facts: FindingFacts, failures: Vec<StepFailure>) -> StepReport {
             facts.health.len()
         )
     };
-    let gaps = facts.unavailable.clone();
+    let mut gaps = facts.unavailable.clone();
+    gaps.extend(partial);
     let mut report = StepReport::new(StepId::Findings, status, summary, StepData::Findings(facts));
     report.findings = findings;
     report.gaps = gaps;

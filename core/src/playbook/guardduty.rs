@@ -40,9 +40,12 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
         context.guardduty_findings(),
         context.health_events(),
     );
-    let findings: Vec<SecurityFinding> = match &guardduty {
-        Ok(found) => found.iter().filter(|f| is_credential_finding(&f.finding_type)).cloned().collect(),
-        Err(EvidenceError::NotAvailable { .. }) if context.investigation.alert.is_some() => Vec::new(),
+    let (findings, not_searched): (Vec<SecurityFinding>, &[EvidenceError]) = match &guardduty {
+        Ok(search) => (
+            search.found.iter().filter(|f| is_credential_finding(&f.finding_type)).cloned().collect(),
+            &search.failures,
+        ),
+        Err(EvidenceError::NotAvailable { .. }) if context.investigation.alert.is_some() => (Vec::new(), &[]),
         Err(error) => return evidence_failure(StepId::Guardduty, error),
     };
 
@@ -70,11 +73,13 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
         first_detection: first.as_ref().map(|(t, _)| *t),
         first_detection_source: first.map(|(_, s)| s),
     };
-    report(facts)
+    report(facts, not_searched)
 }
 
-fn report(facts: GuardDutyFacts) -> StepReport {
-    let findings: Vec<Finding> = facts
+/// Builds the report; `not_searched` are the regions or filters GuardDuty could not be
+/// searched in, which leave the step degraded.
+fn report(facts: GuardDutyFacts, not_searched: &[EvidenceError]) -> StepReport {
+    let mut findings: Vec<Finding> = facts
         .credential_findings
         .iter()
         .map(|f| {
@@ -87,7 +92,11 @@ fn report(facts: GuardDutyFacts) -> StepReport {
             ])
         })
         .collect();
-    let status = if findings.is_empty() { Status::Ok } else { Status::Critical };
+    let status = match (findings.is_empty(), not_searched.is_empty()) {
+        (false, _) => Status::Critical,
+        (true, false) => Status::Warning,
+        (true, true) => Status::Ok,
+    };
     let summary = match (&facts.first_detection, &facts.first_detection_source, findings.len()) {
         (Some(time), Some(source), _) => format!(
             "first detection {} by {source}; {} credential-compromise findings",
@@ -97,8 +106,15 @@ fn report(facts: GuardDutyFacts) -> StepReport {
         (_, _, 0) => "no credential-compromise detections".to_string(),
         (_, _, count) => format!("{count} credential-compromise findings"),
     };
+    for error in not_searched {
+        findings.push(Finding::new(
+            Status::Warning,
+            format!("partly searched, so detections there are not listed: {error}"),
+        ));
+    }
     let mut report = StepReport::new(StepId::Guardduty, status, summary, StepData::Guardduty(facts));
     report.findings = findings;
+    report.gaps = not_searched.iter().map(|error| format!("GuardDuty: {error}")).collect();
     report
 }
 

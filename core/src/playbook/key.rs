@@ -1,12 +1,17 @@
 //! Step 1: does the key exist, who owns it, is it active, and when and where was it last
 //! used. For a temporary key, which call minted it and from which key.
 //!
-//! The owner found here is shared with the steps that read the owner's MFA, policies and
-//! findings, so `find_owner` runs once and `run` only reports on it.
+//! Who owns the key is found in two stages, each run once per investigation and shared.
+//! `find_subject` finds the owner's name, which the searches of steps 5, 6, 7 and 9 need:
+//! from IAM for a long-term key, without waiting for CloudTrail, else from the first
+//! CloudTrail event. `find_owner` then reads the owner's IAM user record and the key's
+//! record while CloudTrail is fetched, for steps 1, 3 and 4. `run` only reports.
+
+use std::sync::Arc;
 
 use crate::cloudtrail::{Event, IdentityType};
 use crate::evidence::{
-    Evidence, EvidenceError, KeyRecord, KeyStatus, Subject, UserRecord,
+    EventSet, Evidence, EvidenceError, KeyRecord, KeyStatus, Subject, UserRecord,
 };
 use crate::key::{AccessKeyId, KeyKind};
 use crate::playbook::{OwnerFacts, StepContext, evidence_failure};
@@ -16,61 +21,87 @@ use crate::report::{
 
 use super::EventsResult;
 
-/// Finds the key's IAM record and owner, falling back to CloudTrail when IAM records are
-/// missing or the key is temporary.
-pub(super) async fn find_owner(
+/// The key's owner, as far as it is known before the owner's user record is read.
+#[derive(Clone, Debug)]
+pub struct SubjectFacts {
+    /// The key, its account and its owner's name, and the owner's ARN when CloudTrail
+    /// named it.
+    pub subject: Subject,
+    /// The kind of principal behind the key: `IamUser` when IAM names the owner, else the
+    /// kind CloudTrail records for the key's first call.
+    pub principal_type: Option<IdentityType>,
+}
+
+/// Finds the key's owner as early as it can be known, from IAM's record of a long-term key.
+/// Otherwise it waits for `events`, because CloudTrail names the principal behind a
+/// temporary key, a deleted key, or a key in a snapshot without IAM data.
+pub(super) async fn find_subject(
     evidence: &dyn Evidence,
     key: &AccessKeyId,
     account_id: Option<String>,
     events: impl Future<Output = EventsResult>,
+) -> SubjectFacts {
+    let mut facts = SubjectFacts {
+        subject: Subject {
+            key: key.clone(),
+            account_id,
+            owner_name: None,
+            owner_arn: None,
+        },
+        principal_type: None,
+    };
+
+    if key.kind() == KeyKind::LongTerm {
+        // An error here is reported by step 1, which reads the same record.
+        if let Ok(Some(user_name)) = evidence.access_key_owner(key).await {
+            facts.subject.owner_name = Some(user_name);
+            facts.principal_type = Some(IdentityType::IamUser);
+            return facts;
+        }
+    }
+
+    if let Ok(events) = events.await {
+        learn_from_events(&mut facts, &events, key);
+    }
+    facts
+}
+
+/// Reads the key's IAM record and the owner's user record while CloudTrail is fetched,
+/// and completes what `find_subject` found with what CloudTrail shows.
+pub(super) async fn find_owner(
+    evidence: &dyn Evidence,
+    key: &AccessKeyId,
+    subject: impl Future<Output = Arc<SubjectFacts>>,
+    events: impl Future<Output = EventsResult>,
 ) -> OwnerFacts {
-    let record = match key.kind() {
-        KeyKind::LongTerm => evidence.access_key(key).await,
-        KeyKind::Temporary => Ok(None),
+    let record = async {
+        match key.kind() {
+            KeyKind::LongTerm => evidence.access_key(key).await,
+            KeyKind::Temporary => Ok(None),
+        }
     };
+    let user = async {
+        let known = subject.await;
+        let user = match (&known.subject.owner_name, &known.principal_type) {
+            (Some(name), Some(IdentityType::IamUser) | None) => evidence.user(name).await,
+            _ => Ok(None),
+        };
+        (known, user)
+    };
+    let (record, (known, user), events) = tokio::join!(record, user, events);
 
-    let mut subject = Subject {
-        key: key.clone(),
-        account_id,
-        owner_name: None,
-        owner_arn: None,
-    };
-    let mut principal_type = None;
+    let mut facts = SubjectFacts::clone(&known);
     let mut minted_by = None;
-
-    if let Ok(Some(record)) = &record {
-        subject.owner_name = Some(record.user_name.clone());
-        principal_type = Some(IdentityType::IamUser);
-    }
-
-    // CloudTrail names the principal behind the key even when IAM has no record: a
-    // temporary key, a deleted key, or a snapshot without IAM data.
-    let events = events.await;
     if let Ok(events) = &events {
-        if let Some(call) = events.key_calls().chain(events.history_calls()).next() {
-            subject.owner_arn = call.principal_arn().map(str::to_string);
-            principal_type = Some(call.user_identity.identity_type.clone());
-            if subject.owner_name.is_none() {
-                subject.owner_name = call.user_name().map(str::to_string);
-            }
-        }
-        if let Some(minting) = events.minting_event() {
-            minted_by = Some(minted_session_of(minting, key));
-            if subject.owner_name.is_none() && minting.event_name == "GetSessionToken" {
-                subject.owner_name = minting.user_name().map(str::to_string);
-            }
-        }
-        if subject.account_id.is_none() {
-            subject.account_id = events
-                .key_calls()
-                .find_map(|e| e.user_identity.account_id.clone());
-        }
+        minted_by = learn_from_events(&mut facts, events, key);
     }
-
-    let user = match (&subject.owner_name, &principal_type) {
-        (Some(name), Some(IdentityType::IamUser) | None) => evidence.user(name).await,
-        _ => Ok(None),
+    // The record read by name does not describe a principal that CloudTrail shows is no
+    // IAM user, such as the root user.
+    let user = match &facts.principal_type {
+        Some(IdentityType::IamUser) | None => user,
+        Some(_) => Ok(None),
     };
+    let SubjectFacts { mut subject, principal_type } = facts;
     if subject.owner_arn.is_none() {
         if let Ok(Some(user)) = &user {
             subject.owner_arn = user.arn.clone();
@@ -85,6 +116,32 @@ pub(super) async fn find_owner(
         minted_by,
         events_error: events.err(),
     }
+}
+
+/// Fills in what CloudTrail shows about the principal behind the key: its ARN and kind
+/// from the key's first call, and its name and account where still unknown. Returns the
+/// call that minted the key, for a temporary key.
+fn learn_from_events(facts: &mut SubjectFacts, events: &EventSet, key: &AccessKeyId) -> Option<MintedSession> {
+    let subject = &mut facts.subject;
+    if let Some(call) = events.key_calls().chain(events.history_calls()).next() {
+        subject.owner_arn = call.principal_arn().map(str::to_string);
+        facts.principal_type = Some(call.user_identity.identity_type.clone());
+        if subject.owner_name.is_none() {
+            subject.owner_name = call.user_name().map(str::to_string);
+        }
+    }
+    let minted_by = events.minting_event().map(|minting| {
+        if subject.owner_name.is_none() && minting.event_name == "GetSessionToken" {
+            subject.owner_name = minting.user_name().map(str::to_string);
+        }
+        minted_session_of(minting, key)
+    });
+    if subject.account_id.is_none() {
+        subject.account_id = events
+            .key_calls()
+            .find_map(|e| e.user_identity.account_id.clone());
+    }
+    minted_by
 }
 
 fn minted_session_of(minting: &Event, key: &AccessKeyId) -> MintedSession {

@@ -3,8 +3,11 @@
 //! completion order, followed by the diagnosis.
 //!
 //! Step 0 runs first because later steps need the account. After it, the CloudTrail fetch
-//! and step 1 start together; every other step waits only for what it reads. A step that
-//! fails or times out still produces a report, and the others go on.
+//! and the lookup of the key's owner start together, and every evidence call starts as
+//! soon as what it needs is known. The searches that name the owner wait for the owner's
+//! name only, not for the owner's user record or CloudTrail. Every step waits only for
+//! what it reads. A step that fails or times out still produces a report, and the others
+//! go on.
 
 mod activity;
 mod brief;
@@ -20,6 +23,7 @@ mod secrets;
 
 pub(crate) use activity::burst_keys_note;
 pub(crate) use brief::describe as describe_brief;
+pub use key::SubjectFacts;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,7 +39,8 @@ use crate::cloudtrail::IdentityType;
 use crate::diagnosis::{self, Diagnosis};
 use crate::evidence::{
     AccountInfo, AnalyzerFinding, CredentialReportRow, Evidence, EvidenceError, EventQuery,
-    EventSet, HealthEvent, KeyLocation, KeyRecord, SecurityFinding, Subject, UserRecord, Window,
+    EventSet, HealthEvent, KeyLocationSearch, KeyRecord, Search, SecurityFinding, Subject, UserRecord,
+    Window,
 };
 use crate::geo::Geo;
 use crate::key::AccessKeyId;
@@ -182,7 +187,7 @@ pub struct Outcome {
 
 type EventsResult = Result<Arc<EventSet>, EvidenceError>;
 type OwnerResult = Arc<OwnerFacts>;
-type GuardDutyResult = Result<Arc<Vec<SecurityFinding>>, EvidenceError>;
+type GuardDutyResult = Result<Arc<Search<SecurityFinding>>, EvidenceError>;
 
 /// Facts step 1 established about the key's owner, shared with the steps that need them.
 #[derive(Debug)]
@@ -223,10 +228,10 @@ pub struct StepContext {
     events: Once<EventsResult>,
     owner: Once<OwnerResult>,
     guardduty: Once<GuardDutyResult>,
-    security_hub: Once<SharedResult<Vec<SecurityFinding>>>,
+    security_hub: Once<SharedResult<Search<SecurityFinding>>>,
     health: Once<SharedResult<Vec<HealthEvent>>>,
-    analyzer: Once<SharedResult<Vec<AnalyzerFinding>>>,
-    key_locations: Once<SharedResult<Vec<KeyLocation>>>,
+    analyzer: Once<SharedResult<Search<AnalyzerFinding>>>,
+    key_locations: Once<SharedResult<KeyLocationSearch>>,
     credential_report: Once<SharedResult<Vec<CredentialReportRow>>>,
 }
 
@@ -247,7 +252,7 @@ impl StepContext {
     }
 
     /// Returns the Security Hub findings naming the subject.
-    pub async fn security_hub_findings(&self) -> SharedResult<Vec<SecurityFinding>> {
+    pub async fn security_hub_findings(&self) -> SharedResult<Search<SecurityFinding>> {
         self.security_hub.clone().await
     }
 
@@ -257,12 +262,12 @@ impl StepContext {
     }
 
     /// Returns the account's active IAM Access Analyzer findings.
-    pub async fn access_analyzer_findings(&self) -> SharedResult<Vec<AnalyzerFinding>> {
+    pub async fn access_analyzer_findings(&self) -> SharedResult<Search<AnalyzerFinding>> {
         self.analyzer.clone().await
     }
 
     /// Returns the places that store the key.
-    pub async fn key_locations(&self) -> SharedResult<Vec<KeyLocation>> {
+    pub async fn key_locations(&self) -> SharedResult<KeyLocationSearch> {
         self.key_locations.clone().await
     }
 
@@ -295,10 +300,12 @@ pub fn run(
     config: PlaybookConfig,
 ) -> mpsc::Receiver<Progress> {
     let (sender, receiver) = mpsc::channel(32);
+    // `account_id` is recorded once step 0 resolves it, so lines logged before that lack it.
     let span = info_span!(
         "investigation",
         investigation_id = %investigation.id,
         key_id = %investigation.key,
+        account_id = tracing::field::Empty,
         origin = investigation.origin.label(),
     );
     tokio::spawn(
@@ -347,6 +354,9 @@ async fn run_steps(
         crate::report::StepData::Resolve(info) => Some(info.clone()),
         _ => None,
     };
+    if let Some(account_id) = account.as_ref().and_then(|info| info.account_id.as_deref()) {
+        tracing::Span::current().record("account_id", account_id);
+    }
     let _ = sender.send(Progress::Finished(Box::new(resolve.clone()))).await;
     reports.push(resolve);
 
@@ -423,8 +433,9 @@ fn window_label(context: &StepContext) -> String {
     format!("{}-day window", context.investigation.window_length.num_days().max(1))
 }
 
-/// Builds the shared context, starting the CloudTrail fetch and step 1's owner lookup so
-/// that every step can wait on them.
+/// Builds the shared context, starting the CloudTrail fetch, the owner lookups and every
+/// evidence call, each as soon as what it needs is known, so that every step can wait on
+/// them.
 fn build_context(
     investigation: Investigation,
     evidence: Arc<dyn Evidence>,
@@ -445,26 +456,33 @@ fn build_context(
     });
 
     let account_id = account.as_ref().and_then(|a| a.account_id.clone());
-    let owner = spawn_shared({
+    let subject = spawn_shared({
         let evidence = Arc::clone(&evidence);
         let key = investigation.key.clone();
         let events = events.clone();
-        async move { Arc::new(key::find_owner(evidence.as_ref(), &key, account_id, events).await) }
+        async move { Arc::new(key::find_subject(evidence.as_ref(), &key, account_id, events).await) }
+    });
+    let owner = spawn_shared({
+        let evidence = Arc::clone(&evidence);
+        let key = investigation.key.clone();
+        let subject = subject.clone();
+        let events = events.clone();
+        async move { Arc::new(key::find_owner(evidence.as_ref(), &key, subject, events).await) }
     });
 
-    let guardduty = spawn_owner_call(&evidence, &owner, |evidence, subject| async move {
+    let guardduty = spawn_subject_call(&evidence, &subject, |evidence, subject| async move {
         evidence.guardduty_findings(&subject).await
     });
-    let security_hub = spawn_owner_call(&evidence, &owner, |evidence, subject| async move {
+    let security_hub = spawn_subject_call(&evidence, &subject, |evidence, subject| async move {
         evidence.security_hub_findings(&subject).await
     });
-    let health = spawn_owner_call(&evidence, &owner, |evidence, subject| async move {
+    let health = spawn_subject_call(&evidence, &subject, |evidence, subject| async move {
         evidence.health_events(&subject).await
     });
-    let analyzer = spawn_owner_call(&evidence, &owner, |evidence, subject| async move {
+    let analyzer = spawn_subject_call(&evidence, &subject, |evidence, subject| async move {
         evidence.access_analyzer_findings(&subject).await
     });
-    let key_locations = spawn_owner_call(&evidence, &owner, |evidence, subject| async move {
+    let key_locations = spawn_subject_call(&evidence, &subject, |evidence, subject| async move {
         evidence.key_locations(&subject).await
     });
     let credential_report = spawn_shared({
@@ -488,17 +506,22 @@ fn build_context(
     }
 }
 
-/// Spawns an evidence call that needs the owner from step 1, shared between steps.
-fn spawn_owner_call<T, F, Fut>(evidence: &Arc<dyn Evidence>, owner: &Once<OwnerResult>, call: F) -> Once<SharedResult<T>>
+/// Spawns an evidence call that names the key's owner, shared between steps. It starts
+/// once the owner's name is known, without waiting for the owner's user record.
+fn spawn_subject_call<T, F, Fut>(
+    evidence: &Arc<dyn Evidence>,
+    subject: &Once<Arc<SubjectFacts>>,
+    call: F,
+) -> Once<SharedResult<T>>
 where
     T: Send + Sync + 'static,
     F: FnOnce(Arc<dyn Evidence>, Subject) -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, EvidenceError>> + Send + 'static,
 {
     let evidence = Arc::clone(evidence);
-    let owner = owner.clone();
+    let subject = subject.clone();
     spawn_shared(async move {
-        let subject = owner.await.subject.clone();
+        let subject = subject.await.subject.clone();
         call(evidence, subject).await.map(Arc::new)
     })
 }
@@ -609,6 +632,16 @@ pub(crate) fn evidence_failure(step: StepId, error: &EvidenceError) -> StepRepor
                 message: error.to_string(),
             },
         ),
+    }
+}
+
+/// Names a source that a search could not read, such as `secretsmanager:ListSecrets for
+/// us-east-1`, for a step's summary and facts. The finding beside it has the whole error.
+pub(crate) fn failed_source(error: &EvidenceError) -> String {
+    match error {
+        EvidenceError::Aws { operation, target, .. } => format!("{operation} for {target}"),
+        EvidenceError::NotAvailable { what, .. } => what.clone(),
+        EvidenceError::File { path, .. } => path.clone(),
     }
 }
 

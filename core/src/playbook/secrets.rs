@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use crate::evidence::{EvidenceError, KeyLocation};
 use crate::playbook::brief::{brief, describe, evidence_item, target_of};
-use crate::playbook::{StepContext, evidence_failure};
+use crate::playbook::{StepContext, evidence_failure, failed_source};
 use crate::report::{Finding, SecretFacts, Status, StepData, StepId, StepReport};
 use crate::tactics::{Tactic, classify};
 
@@ -46,9 +46,18 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
     }
 
     match locations {
-        Ok(found) => {
+        Ok(search) => {
             facts.storage_search_available = true;
-            facts.key_locations = with_readers(found.as_ref().clone(), &facts);
+            facts.key_locations = with_readers(search.found.clone(), &facts);
+            // A source that failed may hold a copy of the key that rotation would break.
+            for failure in &search.failures {
+                findings.push(Finding::new(
+                    Status::Warning,
+                    format!("{failure}, so a copy of the key stored there is not listed: check it before rotating"),
+                ));
+                gaps.push(format!("where the key is stored: {failure}"));
+                facts.storage_not_searched.push(failed_source(failure));
+            }
         }
         Err(EvidenceError::NotAvailable { what, .. }) => {
             findings.push(Finding::new(Status::Ok, format!("where the key is stored was not checked: {what} is not available")));
@@ -77,12 +86,18 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
 
     findings.sort_by(|a, b| b.level.cmp(&a.level));
     let status = findings.iter().map(|f| f.level).max().unwrap_or(Status::Ok);
+    let storage_note = if !facts.storage_search_available {
+        " (storage not searched)".to_string()
+    } else if !facts.storage_not_searched.is_empty() {
+        format!(" (not searched: {})", facts.storage_not_searched.join(", "))
+    } else {
+        String::new()
+    };
     let summary = format!(
-        "{} secret or parameter reads ({} distinct); key stored in {} places{}",
+        "{} secret or parameter reads ({} distinct); key stored in {} places{storage_note}",
         facts.reads.len(),
         facts.distinct_secrets.len(),
         facts.key_locations.len(),
-        if facts.storage_search_available { "" } else { " (storage not searched)" }
     );
     let mut report = StepReport::new(StepId::Secrets, status, summary, StepData::Secrets(facts));
     report.findings = findings;

@@ -161,22 +161,22 @@ impl Evidence for Faulty {
     async fn events(&self, query: &EventQuery) -> Result<EventSet, EvidenceError> {
         self.inner.events(query).await
     }
-    async fn security_hub_findings(&self, subject: &Subject) -> Result<Vec<SecurityFinding>, EvidenceError> {
+    async fn security_hub_findings(&self, subject: &Subject) -> Result<Search<SecurityFinding>, EvidenceError> {
         self.inner.security_hub_findings(subject).await
     }
-    async fn guardduty_findings(&self, subject: &Subject) -> Result<Vec<SecurityFinding>, EvidenceError> {
+    async fn guardduty_findings(&self, subject: &Subject) -> Result<Search<SecurityFinding>, EvidenceError> {
         self.inner.guardduty_findings(subject).await
     }
     async fn health_events(&self, subject: &Subject) -> Result<Vec<HealthEvent>, EvidenceError> {
         self.inner.health_events(subject).await
     }
-    async fn access_analyzer_findings(&self, subject: &Subject) -> Result<Vec<AnalyzerFinding>, EvidenceError> {
+    async fn access_analyzer_findings(&self, subject: &Subject) -> Result<Search<AnalyzerFinding>, EvidenceError> {
         if let Fault::HangAnalyzer = self.fault {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
         self.inner.access_analyzer_findings(subject).await
     }
-    async fn key_locations(&self, subject: &Subject) -> Result<Vec<KeyLocation>, EvidenceError> {
+    async fn key_locations(&self, subject: &Subject) -> Result<KeyLocationSearch, EvidenceError> {
         self.inner.key_locations(subject).await
     }
 }

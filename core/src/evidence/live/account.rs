@@ -18,8 +18,11 @@ pub(super) async fn resolve(
         AccountDecoding::NotBase32 => None,
     };
 
+    // Neither call needs the other, and every later call needs keycheck's own identity.
+    let (owning_account, caller) = tokio::join!(account_from_sts(live, key), live.access.caller());
+
     let mut notes = Vec::new();
-    let (account_id, source) = match account_from_sts(live, key).await {
+    let (account_id, source) = match owning_account {
         Ok(account) => (Some(account), AccountSource::Sts),
         Err(error) => {
             warn!(key_id = %key, %error, "sts:GetAccessKeyInfo failed, decoding the key ID instead");
@@ -39,7 +42,7 @@ pub(super) async fn resolve(
     };
 
     // keycheck's own identity is the base of every later call: without it, step 0 fails.
-    let caller = live.access.caller().await?;
+    let caller = caller?;
     let target = account_id.clone().unwrap_or_else(|| {
         notes.push(format!(
             "the owning account is unknown, so keycheck reads its own account {}",

@@ -8,13 +8,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The name of the TOML table that contains these settings, used in error messages.
 pub const CONFIG_TABLE: &str = "aws";
 
 /// Settings of the live evidence source.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LiveConfig {
     /// Home region: where STS, IAM and the CloudTrail lookups are called, and the first of
@@ -49,13 +50,20 @@ pub struct LiveConfig {
     #[serde(default = "enabled")]
     pub lookup_events_fallback: bool,
     /// Maximum time for one HTTP attempt of an AWS call, such as `10s`.
-    #[serde(default = "default_call_timeout", deserialize_with = "duration_text")]
+    #[serde(
+        default = "default_call_timeout",
+        deserialize_with = "duration_text",
+        serialize_with = "duration_to_text"
+    )]
+    #[schemars(with = "String")]
     pub call_timeout: Duration,
     /// Maximum time for one AWS call including its retries, such as `30s`.
     #[serde(
         default = "default_operation_timeout",
-        deserialize_with = "duration_text"
+        deserialize_with = "duration_text",
+        serialize_with = "duration_to_text"
     )]
+    #[schemars(with = "String")]
     pub operation_timeout: Duration,
     /// Maximum attempts per AWS call, the first included. The SDK's standard retry
     /// strategy spaces them with exponential backoff and jitter.
@@ -64,10 +72,20 @@ pub struct LiveConfig {
     /// Maximum time to wait for a CloudWatch Logs Insights query, or for the IAM
     /// credential report to be generated, such as `100s`. Keep it below the playbook's step
     /// timeout, or the step times out first.
-    #[serde(default = "default_query_timeout", deserialize_with = "duration_text")]
+    #[serde(
+        default = "default_query_timeout",
+        deserialize_with = "duration_text",
+        serialize_with = "duration_to_text"
+    )]
+    #[schemars(with = "String")]
     pub query_timeout: Duration,
     /// Maximum time for all calls to one regional service in one region, such as `60s`.
-    #[serde(default = "default_region_timeout", deserialize_with = "duration_text")]
+    #[serde(
+        default = "default_region_timeout",
+        deserialize_with = "duration_text",
+        serialize_with = "duration_to_text"
+    )]
+    #[schemars(with = "String")]
     pub region_timeout: Duration,
     /// Endpoint that every AWS client calls instead of AWS, such as
     /// `http://127.0.0.1:5000` for a local emulator.
@@ -76,7 +94,7 @@ pub struct LiveConfig {
 }
 
 /// The role keycheck assumes to reach one account.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountAccess {
     /// The role keycheck assumes there, as `arn:aws:iam::ACCOUNT:role/NAME`. The session
@@ -89,7 +107,7 @@ pub struct AccountAccess {
 }
 
 /// The method that reads CloudTrail events from CloudWatch Logs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QueryMode {
     /// One CloudWatch Logs Insights query over every log group (billed per GB scanned).
@@ -370,6 +388,11 @@ fn duration_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration,
             "{text:?} is not a duration such as \"30s\" or \"2m\": {error}"
         ))
     })
+}
+
+/// Writes a duration as `duration_text` reads it, such as `30s` or `1m 40s`.
+fn duration_to_text<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&humantime::format_duration(*duration))
 }
 
 #[cfg(test)]

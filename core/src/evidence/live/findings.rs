@@ -6,8 +6,14 @@
 //! ignores Security Hub filters, and a filter on the owner also returns findings about the
 //! owner's other keys. SDK records are written as the JSON the AWS CLI prints and read by the
 //! snapshot's parsers, so live and offline findings are read by the same code.
+//!
+//! The requests of one region (one per filter, detector or analyzer) run at once, and each
+//! is a source of its own: when one fails, the findings of the others are returned with
+//! that failure in `Search::failures`.
 
 use std::collections::HashSet;
+
+use futures::future::join_all;
 
 use aws_sdk_accessanalyzer::types::{AnalyzerStatus, Criterion, FindingSummary, Type};
 use aws_sdk_guardduty::types::{Condition, FindingCriteria};
@@ -20,9 +26,9 @@ use super::LiveEvidence;
 use super::clients::Clients;
 use super::error::{aws_error, failure};
 use super::operations::*;
-use super::regional::{combine, each_region};
+use super::regional::{Labelled, combine, each_relevant_region, per_source};
 use crate::evidence::snapshot::finding::{parse_access_analyzer, parse_asff, parse_guardduty};
-use crate::evidence::{AnalyzerFinding, AwsErrorKind, EvidenceError, SecurityFinding, Subject};
+use crate::evidence::{AnalyzerFinding, AwsErrorKind, EvidenceError, Search, SecurityFinding, Subject};
 
 /// Pages of findings read per request and region. Findings are filtered by key or owner,
 /// so even one page is more than an investigation usually gets.
@@ -35,32 +41,36 @@ const GUARDDUTY_BATCH: usize = 50;
 pub(super) async fn security_hub(
     live: &LiveEvidence,
     subject: &Subject,
-) -> Result<Vec<SecurityFinding>, EvidenceError> {
+) -> Result<Search<SecurityFinding>, EvidenceError> {
     let account = live.subject_account(subject).await?;
-    let regions = live.relevant_regions().await?;
     let filters = security_hub_filters(subject);
 
     let filters = &filters;
-    let results = each_region(
+    let per_region = each_relevant_region(
         live,
         &account,
-        &regions,
         &SECURITYHUB_GET_FINDINGS,
         |clients, region| async move {
-            let mut found = Vec::new();
-            for filter in filters {
-                found.extend(security_hub_page_set(&clients, filter, &region).await?);
-            }
-            Ok(found)
+            let requests = filters.iter().enumerate().map(|(index, filter)| {
+                let (clients, region) = (&clients, &region);
+                async move {
+                    let label = format!("{region}, filter {}", index + 1);
+                    (label, security_hub_page_set(clients, filter, region).await)
+                }
+            });
+            Ok(join_all(requests).await)
         },
     )
-    .await;
-    Ok(naming(combine("Security Hub findings", results)?, subject))
+    .await?;
+    let search = combine("Security Hub findings", per_source(per_region))?;
+    Ok(naming(search, subject))
 }
 
-/// Builds the Security Hub filters: one on resource IDs (the key, the owner's ARN), and
-/// one per access key name field for the owner. Security Hub joins different fields with
-/// AND and values of one field with OR, which is why these are separate requests.
+/// Builds the Security Hub filters: one on resource IDs (the key, and the owner's ARN when
+/// known), and one per name field for the owner (the access key's user name and principal
+/// name). When the owner's ARN is not known yet, a filter on the IAM user's name finds the
+/// findings about the owner's user resource instead. Security Hub joins different fields
+/// with AND and values of one field with OR, which is why these are separate requests.
 pub(super) fn security_hub_filters(subject: &Subject) -> Vec<AwsSecurityFindingFilters> {
     let string_filter = |comparison: StringFilterComparison, value: &str| {
         StringFilter::builder()
@@ -96,13 +106,21 @@ pub(super) fn security_hub_filters(subject: &Subject) -> Vec<AwsSecurityFindingF
         );
         filters.push(
             AwsSecurityFindingFilters::builder()
-                .record_state(active)
+                .record_state(active.clone())
                 .resource_aws_iam_access_key_principal_name(string_filter(
                     StringFilterComparison::Equals,
                     owner,
                 ))
                 .build(),
         );
+        if subject.owner_arn.is_none() {
+            filters.push(
+                AwsSecurityFindingFilters::builder()
+                    .record_state(active)
+                    .resource_aws_iam_user_user_name(string_filter(StringFilterComparison::Equals, owner))
+                    .build(),
+            );
+        }
     }
     filters
 }
@@ -140,16 +158,14 @@ async fn security_hub_page_set(
 pub(super) async fn guardduty(
     live: &LiveEvidence,
     subject: &Subject,
-) -> Result<Vec<SecurityFinding>, EvidenceError> {
+) -> Result<Search<SecurityFinding>, EvidenceError> {
     let account = live.subject_account(subject).await?;
-    let regions = live.relevant_regions().await?;
     let criteria = guardduty_criteria(subject);
 
     let criteria = &criteria;
-    let results = each_region(
+    let per_region = each_relevant_region(
         live,
         &account,
-        &regions,
         &GUARDDUTY_LIST_FINDINGS,
         |clients, region| async move {
             guardduty_region(&clients, criteria, &region)
@@ -157,8 +173,15 @@ pub(super) async fn guardduty(
                 .map_err(|error| findings_api_missing(error, &region))
         },
     )
-    .await;
-    Ok(naming(combine("GuardDuty findings", results)?, subject))
+    .await?;
+    let sources = per_source(per_region)
+        .into_iter()
+        .map(|(label, result)| {
+            let result = result.map_err(|error| findings_api_missing(error, &label));
+            (label, result)
+        })
+        .collect();
+    Ok(naming(combine("GuardDuty findings", sources)?, subject))
 }
 
 /// Builds the GuardDuty criteria: one on the access key ID, one on the owner's user name.
@@ -183,11 +206,13 @@ pub(super) fn guardduty_criteria(subject: &Subject) -> Vec<FindingCriteria> {
     criteria
 }
 
+/// Searches every detector of a region with every criterion at once. Fails when the
+/// detectors cannot be listed; a detector's failed searches are sources of their own.
 async fn guardduty_region(
     clients: &Clients,
     criteria: &[FindingCriteria],
     region: &str,
-) -> Result<Vec<SecurityFinding>, EvidenceError> {
+) -> Result<Vec<Labelled<SecurityFinding>>, EvidenceError> {
     let guardduty = clients.guardduty();
     let detectors: Vec<String> = guardduty
         .list_detectors()
@@ -206,34 +231,81 @@ async fn guardduty_region(
         ));
     }
 
-    let mut found = Vec::new();
-    for detector in &detectors {
-        let mut ids: Vec<String> = Vec::new();
-        for criterion in criteria {
-            for id in guardduty_finding_ids(clients, detector, criterion).await? {
-                if !ids.contains(&id) {
-                    ids.push(id);
+    let searches = detectors
+        .iter()
+        .map(|detector| guardduty_detector(clients, detector, criteria, region));
+    Ok(join_all(searches).await.into_iter().flatten().collect())
+}
+
+/// Lists the findings of one detector with every criterion at once, then reads the
+/// findings listed, in batches at once. A criterion whose listing failed is a source of
+/// its own beside the findings read.
+async fn guardduty_detector(
+    clients: &Clients,
+    detector: &str,
+    criteria: &[FindingCriteria],
+    region: &str,
+) -> Vec<Labelled<SecurityFinding>> {
+    let listings = join_all(
+        criteria
+            .iter()
+            .map(|criterion| guardduty_finding_ids(clients, detector, criterion)),
+    )
+    .await;
+
+    let mut sources: Vec<Labelled<SecurityFinding>> = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
+    let mut listed = false;
+    for (index, listing) in listings.into_iter().enumerate() {
+        match listing {
+            Ok(found) => {
+                listed = true;
+                for id in found {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
                 }
             }
-        }
-        for batch in ids.chunks(GUARDDUTY_BATCH) {
-            let output = guardduty
-                .get_findings()
-                .detector_id(detector)
-                .set_finding_ids(Some(batch.to_vec()))
-                .send()
-                .await
-                .map_err(|error| aws_error(&GUARDDUTY_GET_FINDINGS, detector, &error))?;
-            let findings: Vec<Value> = output
-                .findings
-                .unwrap_or_default()
-                .iter()
-                .map(guardduty_json)
-                .collect();
-            found.extend(parse_guardduty(&Value::Array(findings)));
+            Err(error) => {
+                let label = format!("{region}, detector {detector}, criterion {}", index + 1);
+                sources.push((label, Err(error)));
+            }
         }
     }
-    Ok(found)
+    if !listed {
+        return sources;
+    }
+
+    let batches = ids
+        .chunks(GUARDDUTY_BATCH)
+        .map(|batch| guardduty_details(clients, detector, batch));
+    let found: Result<Vec<Vec<SecurityFinding>>, EvidenceError> = join_all(batches).await.into_iter().collect();
+    let label = format!("{region}, detector {detector}");
+    sources.push((label, found.map(|batches| batches.into_iter().flatten().collect())));
+    sources
+}
+
+/// Reads one batch of GuardDuty findings by ID.
+async fn guardduty_details(
+    clients: &Clients,
+    detector: &str,
+    ids: &[String],
+) -> Result<Vec<SecurityFinding>, EvidenceError> {
+    let output = clients
+        .guardduty()
+        .get_findings()
+        .detector_id(detector)
+        .set_finding_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(|error| aws_error(&GUARDDUTY_GET_FINDINGS, detector, &error))?;
+    let findings: Vec<Value> = output
+        .findings
+        .unwrap_or_default()
+        .iter()
+        .map(guardduty_json)
+        .collect();
+    Ok(parse_guardduty(&Value::Array(findings)))
 }
 
 async fn guardduty_finding_ids(
@@ -262,8 +334,8 @@ async fn guardduty_finding_ids(
 
 /// Turns a "not found" from a findings API into "not enabled", because an endpoint that
 /// returns 404 for a findings call does not serve findings. moto 5.2.5 implements GuardDuty
-/// detectors but returns 404 for `ListFindings`.
-fn findings_api_missing(error: EvidenceError, region: &str) -> EvidenceError {
+/// detectors but returns 404 for `ListFindings`. `source` names where, such as the region.
+fn findings_api_missing(error: EvidenceError, source: &str) -> EvidenceError {
     let EvidenceError::Aws {
         operation,
         permission,
@@ -277,7 +349,7 @@ fn findings_api_missing(error: EvidenceError, region: &str) -> EvidenceError {
     EvidenceError::Aws {
         operation,
         permission,
-        target: region.to_string(),
+        target: source.to_string(),
         kind: AwsErrorKind::NotEnabled,
         reason: format!("the endpoint does not serve this API: {reason}"),
     }
@@ -287,15 +359,13 @@ fn findings_api_missing(error: EvidenceError, region: &str) -> EvidenceError {
 pub(super) async fn access_analyzer(
     live: &LiveEvidence,
     subject: &Subject,
-) -> Result<Vec<AnalyzerFinding>, EvidenceError> {
+) -> Result<Search<AnalyzerFinding>, EvidenceError> {
     let account = live.subject_account(subject).await?;
-    let regions = live.relevant_regions().await?;
 
     let owner_account = account.as_str();
-    let results = each_region(
+    let per_region = each_relevant_region(
         live,
         &account,
-        &regions,
         &ACCESS_ANALYZER_LIST_FINDINGS,
         |clients, region| async move {
             analyzer_region(&clients, owner_account, &region)
@@ -303,21 +373,28 @@ pub(super) async fn access_analyzer(
                 .map_err(|error| findings_api_missing(error, &region))
         },
     )
-    .await;
+    .await?;
+    let sources = per_source(per_region)
+        .into_iter()
+        .map(|(label, result)| {
+            let result = result.map_err(|error| findings_api_missing(error, &label));
+            (label, result)
+        })
+        .collect();
 
     let mut seen = HashSet::new();
-    let findings = combine("IAM Access Analyzer findings", results)?;
-    Ok(findings
-        .into_iter()
-        .filter(|f| seen.insert(f.id.clone()))
-        .collect())
+    let mut search = combine("IAM Access Analyzer findings", sources)?;
+    search.found.retain(|f| seen.insert(f.id.clone()));
+    Ok(search)
 }
 
+/// Lists the external-access analyzers of a region and reads the active findings of each
+/// at once. Fails when the analyzers cannot be listed; each analyzer is a source of its own.
 async fn analyzer_region(
     clients: &Clients,
     account: &str,
     region: &str,
-) -> Result<Vec<AnalyzerFinding>, EvidenceError> {
+) -> Result<Vec<Labelled<AnalyzerFinding>>, EvidenceError> {
     let analyzer = clients.access_analyzer();
     let analyzers: Vec<_> = analyzer
         .list_analyzers()
@@ -346,43 +423,51 @@ async fn analyzer_region(
         ));
     }
 
+    let searches = external.into_iter().map(|arn| async move {
+        let found = analyzer_findings(clients, &arn, account).await;
+        (format!("{region}, analyzer {arn}"), found)
+    });
+    Ok(join_all(searches).await)
+}
+
+/// Reads the active findings of one analyzer about resources of `account`.
+async fn analyzer_findings(
+    clients: &Clients,
+    arn: &str,
+    account: &str,
+) -> Result<Vec<AnalyzerFinding>, EvidenceError> {
+    let mut pages = clients
+        .access_analyzer()
+        .list_findings()
+        .analyzer_arn(arn)
+        .filter("status", Criterion::builder().eq("ACTIVE").build())
+        .into_paginator()
+        .send();
     let mut found = Vec::new();
-    for arn in external {
-        let mut pages = analyzer
-            .list_findings()
-            .analyzer_arn(&arn)
-            .filter("status", Criterion::builder().eq("ACTIVE").build())
-            .into_paginator()
-            .send();
-        for _ in 0..MAX_FINDING_PAGES {
-            let Some(page) = pages.next().await else {
-                break;
-            };
-            let page =
-                page.map_err(|error| aws_error(&ACCESS_ANALYZER_LIST_FINDINGS, &arn, &error))?;
-            let findings: Vec<Value> = page.findings.iter().map(analyzer_json).collect();
-            let parsed = parse_access_analyzer(&json!({ "findings": findings }));
-            found.extend(
-                parsed
-                    .into_iter()
-                    .filter(|(owner, _)| owner.as_deref().is_none_or(|o| o == account))
-                    .map(|(_, finding)| finding),
-            );
-        }
+    for _ in 0..MAX_FINDING_PAGES {
+        let Some(page) = pages.next().await else {
+            break;
+        };
+        let page = page.map_err(|error| aws_error(&ACCESS_ANALYZER_LIST_FINDINGS, arn, &error))?;
+        let findings: Vec<Value> = page.findings.iter().map(analyzer_json).collect();
+        let parsed = parse_access_analyzer(&json!({ "findings": findings }));
+        found.extend(
+            parsed
+                .into_iter()
+                .filter(|(owner, _)| owner.as_deref().is_none_or(|o| o == account))
+                .map(|(_, finding)| finding),
+        );
     }
     Ok(found)
 }
 
-/// Returns the findings that name the subject, without duplicates (the same finding from
+/// Keeps the findings that name the subject, without duplicates (the same finding from
 /// two requests, or from two regions through Security Hub's aggregation), oldest first.
-fn naming(findings: Vec<SecurityFinding>, subject: &Subject) -> Vec<SecurityFinding> {
+fn naming(mut search: Search<SecurityFinding>, subject: &Subject) -> Search<SecurityFinding> {
     let mut seen = HashSet::new();
-    let mut naming: Vec<SecurityFinding> = findings
-        .into_iter()
-        .filter(|f| f.names(subject) && seen.insert(f.id.clone()))
-        .collect();
-    naming.sort_by_key(|f| f.first_seen);
-    naming
+    search.found.retain(|f| f.names(subject) && seen.insert(f.id.clone()));
+    search.found.sort_by_key(|f| f.first_seen);
+    search
 }
 
 /// Adds `value` under `name` when there is one.

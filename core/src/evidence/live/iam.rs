@@ -5,10 +5,10 @@
 //! Judging them (admin, escalation, the `AWSCompromisedKeyQuarantine*` policies) is the
 //! `policy` module's job, so every attached policy is returned with its name and ARN.
 
-use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use aws_sdk_iam::types::{ReportStateType, StatusType};
+use aws_sdk_iam::types::{AccessKeyMetadata, ReportStateType, StatusType};
+use futures::future::try_join_all;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use futures::try_join;
 use serde_json::Value;
@@ -16,6 +16,7 @@ use tracing::warn;
 
 use super::LiveEvidence;
 use super::error::{aws_error, failure, is_not_found};
+use super::memo::Memo;
 use super::operations::*;
 use crate::evidence::snapshot::iam::credential_report_rows;
 use crate::evidence::{
@@ -31,9 +32,41 @@ type Iam = aws_sdk_iam::Client;
 /// credential report names the root user.
 const ROOT_USER: &str = "<root_account>";
 
-/// How many IAM calls for policy documents run at once. IAM's request rate per account is
-/// low, and the SDK retries what it throttles.
+/// How many policy documents of one list (the user's own policies, or its groups') are
+/// fetched at once. IAM's request rate per account is low, and the SDK retries what it
+/// throttles.
 const DOCUMENT_FETCHES: usize = 4;
+
+/// IAM records that several evidence methods need, each read once per investigation.
+/// `GetAccessKeyLastUsed` names a key's owner and gives its last use, which the owner's
+/// name, the key's record and the owner's list of keys all need. `ListAccessKeys` gives
+/// the key's status and the owner's keys.
+#[derive(Default)]
+pub(super) struct Reads {
+    last_use: Memo<Result<Option<LastUse>, EvidenceError>>,
+    key_lists: Memo<Result<Vec<AccessKeyMetadata>, EvidenceError>>,
+}
+
+/// The owner and last use of a key that exists, as `GetAccessKeyLastUsed` returns them.
+#[derive(Clone, Debug)]
+struct LastUse {
+    /// The owner; IAM names none for the root user's key.
+    user_name: Option<String>,
+    last_used: Option<LastUsed>,
+}
+
+/// Returns the name of the IAM user that owns a long-term key, or `None` when IAM has no
+/// such key. One call, shared with `access_key`.
+pub(super) async fn access_key_owner(
+    live: &LiveEvidence,
+    key: &AccessKeyId,
+) -> Result<Option<String>, EvidenceError> {
+    if key.kind() == KeyKind::Temporary {
+        return Ok(None);
+    }
+    let found = investigated_last_use(live, key).await?;
+    Ok(found.map(|found| found.user_name.unwrap_or_else(|| ROOT_USER.to_string())))
+}
 
 /// Returns the IAM record of a long-term key, or `None` when IAM has no such key.
 pub(super) async fn access_key(
@@ -44,31 +77,9 @@ pub(super) async fn access_key(
         // IAM keeps no record of temporary (ASIA) keys; CloudTrail names their principal.
         return Ok(None);
     }
-    let clients = live.home_clients().await?;
-    let iam = clients.iam();
-
-    // NOTE: IAM does not document its error for a deleted key. `NoSuchEntity` (moto's) is
-    // read as "no such key", and any other error is reported as it is.
-    let found = match iam
-        .get_access_key_last_used()
-        .access_key_id(key.as_str())
-        .send()
-        .await
-    {
-        Ok(output) => output,
-        Err(error) if is_not_found(&error) => return Ok(None),
-        Err(error) => {
-            return Err(aws_error(
-                &IAM_GET_ACCESS_KEY_LAST_USED,
-                key.as_str(),
-                &error,
-            ));
-        }
+    let Some(found) = investigated_last_use(live, key).await? else {
+        return Ok(None);
     };
-    let last_used = found.access_key_last_used.as_ref().map(last_used_record);
-    if let Some(region) = last_used.as_ref().and_then(|l| l.region.as_deref()) {
-        live.note_region(region);
-    }
     let Some(user_name) = found.user_name else {
         // NOTE: IAM returns no user name only for a key it cannot tie to a user, which is
         // taken to be the root user's key. Its status is not listed anywhere
@@ -78,11 +89,11 @@ pub(super) async fn access_key(
             user_name: ROOT_USER.to_string(),
             status: KeyStatus::Unknown,
             created: None,
-            last_used,
+            last_used: found.last_used,
         }));
     };
 
-    let listed = list_access_keys(iam, &user_name).await?;
+    let listed = list_access_keys(live, &user_name).await?;
     let metadata = listed
         .iter()
         .find(|k| k.access_key_id.as_deref() == Some(key.as_str()));
@@ -93,22 +104,62 @@ pub(super) async fn access_key(
             .and_then(|m| m.create_date.as_ref())
             .and_then(super::utc),
         user_name,
-        last_used,
+        last_used: found.last_used,
     }))
 }
 
+/// Returns the last use of the key under investigation and notes its region, which the
+/// regional searches then cover.
+async fn investigated_last_use(
+    live: &LiveEvidence,
+    key: &AccessKeyId,
+) -> Result<Option<LastUse>, EvidenceError> {
+    let found = last_use(live, key.as_str()).await?;
+    let region = found.as_ref().and_then(|f| f.last_used.as_ref()).and_then(|l| l.region.as_deref());
+    if let Some(region) = region {
+        live.note_region(region);
+    }
+    Ok(found)
+}
+
+/// Calls `GetAccessKeyLastUsed` once per key and investigation.
+///
+/// NOTE: IAM does not document its error for a deleted key. `NoSuchEntity` (moto's) is
+/// read as "no such key", and any other error is reported as it is.
+async fn last_use(live: &LiveEvidence, key_id: &str) -> Result<Option<LastUse>, EvidenceError> {
+    let read = || async {
+        let clients = live.home_clients().await?;
+        match clients.iam().get_access_key_last_used().access_key_id(key_id).send().await {
+            Ok(output) => Ok(Some(LastUse {
+                last_used: output.access_key_last_used.as_ref().map(last_used_record),
+                user_name: output.user_name,
+            })),
+            Err(error) if is_not_found(&error) => Ok(None),
+            Err(error) => Err(aws_error(&IAM_GET_ACCESS_KEY_LAST_USED, key_id, &error)),
+        }
+    };
+    live.iam_reads.last_use.get_or_compute(key_id, read).await
+}
+
+/// Calls `ListAccessKeys` once per user and investigation.
 async fn list_access_keys(
-    iam: &Iam,
+    live: &LiveEvidence,
     user_name: &str,
-) -> Result<Vec<aws_sdk_iam::types::AccessKeyMetadata>, EvidenceError> {
-    iam.list_access_keys()
-        .user_name(user_name)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| aws_error(&IAM_LIST_ACCESS_KEYS, user_name, &error))
+) -> Result<Vec<AccessKeyMetadata>, EvidenceError> {
+    let read = || async {
+        let clients = live.home_clients().await?;
+        clients
+            .iam()
+            .list_access_keys()
+            .user_name(user_name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|error| aws_error(&IAM_LIST_ACCESS_KEYS, user_name, &error))
+    };
+    live.iam_reads.key_lists.get_or_compute(user_name, read).await
 }
 
 fn key_status(status: Option<&StatusType>) -> KeyStatus {
@@ -135,6 +186,11 @@ fn known(value: &str) -> Option<String> {
 
 /// Returns an IAM user with its MFA devices, console password, groups, tags, access keys
 /// and every policy that applies to it, or `None` when there is no such user.
+///
+/// Every call that needs only the user name is sent at once, `GetUser` included. Every
+/// policy document and the last use of each key follow at once, so the record takes two
+/// rounds of calls, or three for group policies and managed policy versions. When the user
+/// does not exist the other calls fail too, and `GetUser`'s response decides.
 pub(super) async fn user(
     live: &LiveEvidence,
     user_name: &str,
@@ -145,27 +201,38 @@ pub(super) async fn user(
     let clients = live.home_clients().await?;
     let iam = clients.iam();
 
-    let user = match iam.get_user().user_name(user_name).send().await {
-        Ok(output) => output.user,
-        Err(error) if is_not_found(&error) => return Ok(None),
-        Err(error) => return Err(aws_error(&IAM_GET_USER, user_name, &error)),
-    };
-    let Some(user) = user else {
+    let (record, access_keys) = tokio::join!(
+        user_and_policies(iam, user_name),
+        user_access_keys(live, user_name)
+    );
+    let Some(mut record) = record? else {
         return Ok(None);
     };
+    record.access_keys = access_keys?;
+    Ok(Some(record))
+}
 
-    let (mfa_devices, console_password, groups, tags, access_keys) = try_join!(
+/// Reads the user with everything but its access keys.
+async fn user_and_policies(iam: &Iam, user_name: &str) -> Result<Option<UserRecord>, EvidenceError> {
+    let (user, mfa_devices, console_password, groups, tags, inline, managed) = tokio::join!(
+        get_user(iam, user_name),
         mfa_devices(iam, user_name),
         has_login_profile(iam, user_name),
         groups_of(iam, user_name),
         user_tags(iam, user_name),
-        user_access_keys(iam, user_name),
-    )?;
+        user_inline_names(iam, user_name),
+        user_managed(iam, user_name),
+    );
+    let Some(user) = user? else {
+        return Ok(None);
+    };
+    let (mfa_devices, console_password, groups, tags) = (mfa_devices?, console_password?, groups?, tags?);
     let boundary = user
         .permissions_boundary
         .as_ref()
         .and_then(|b| b.permissions_boundary_arn.clone());
-    let policies = policies_of(iam, user_name, boundary, &groups).await?;
+    let own = own_policies(inline?, managed?, boundary);
+    let policies = policies_of(iam, user_name, own, &groups).await?;
 
     Ok(Some(UserRecord {
         user_name: user.user_name,
@@ -176,9 +243,17 @@ pub(super) async fn user(
         mfa_devices: Some(mfa_devices),
         groups,
         policies,
-        access_keys,
+        access_keys: Vec::new(),
         tags,
     }))
+}
+
+async fn get_user(iam: &Iam, user_name: &str) -> Result<Option<aws_sdk_iam::types::User>, EvidenceError> {
+    match iam.get_user().user_name(user_name).send().await {
+        Ok(output) => Ok(output.user),
+        Err(error) if is_not_found(&error) => Ok(None),
+        Err(error) => Err(aws_error(&IAM_GET_USER, user_name, &error)),
+    }
 }
 
 async fn mfa_devices(iam: &Iam, user_name: &str) -> Result<Vec<MfaDevice>, EvidenceError> {
@@ -235,31 +310,24 @@ async fn user_tags(iam: &Iam, user_name: &str) -> Result<Vec<(String, String)>, 
     Ok(tags.into_iter().map(|t| (t.key, t.value)).collect())
 }
 
-/// Returns the user's access keys, each with its last use.
-async fn user_access_keys(iam: &Iam, user_name: &str) -> Result<Vec<KeyRecord>, EvidenceError> {
-    let listed = list_access_keys(iam, user_name).await?;
+/// Returns the user's access keys, each with its last use, read at once. The key under
+/// investigation was read already, so only the owner's other keys cost a call.
+async fn user_access_keys(live: &LiveEvidence, user_name: &str) -> Result<Vec<KeyRecord>, EvidenceError> {
+    let listed = list_access_keys(live, user_name).await?;
     let records = listed.into_iter().filter_map(|metadata| {
         let key_id = metadata.access_key_id?;
         Some(async move {
-            let last_used = iam
-                .get_access_key_last_used()
-                .access_key_id(&key_id)
-                .send()
-                .await
-                .map_err(|error| aws_error(&IAM_GET_ACCESS_KEY_LAST_USED, &key_id, &error))?;
+            let found = last_use(live, &key_id).await?;
             Ok::<_, EvidenceError>(KeyRecord {
                 status: key_status(metadata.status.as_ref()),
                 created: metadata.create_date.as_ref().and_then(super::utc),
-                last_used: last_used
-                    .access_key_last_used
-                    .as_ref()
-                    .map(last_used_record),
+                last_used: found.and_then(|f| f.last_used),
                 user_name: user_name.to_string(),
                 key_id,
             })
         })
     });
-    let mut keys: Vec<KeyRecord> = futures::future::try_join_all(records).await?;
+    let mut keys: Vec<KeyRecord> = try_join_all(records).await?;
     keys.sort_by_key(|k| k.created);
     Ok(keys)
 }
@@ -277,34 +345,57 @@ enum Attached {
     },
 }
 
-/// Lists the policies that apply to a user in the snapshot's order: inline, attached
-/// managed, the permissions boundary, then the inline and managed policies of each group.
-/// Each document is fetched once, however many times its policy is attached.
+/// Lists the user's own policies in the snapshot's order: inline, attached managed, then
+/// the permissions boundary.
+fn own_policies(inline: Vec<String>, managed: Vec<(String, String)>, boundary: Option<String>) -> Vec<Attached> {
+    let mut attached: Vec<Attached> = inline
+        .into_iter()
+        .map(|name| Attached::Inline { name, group: None })
+        .collect();
+    attached.extend(managed.into_iter().map(|(name, arn)| Attached::Managed {
+        name,
+        arn,
+        attachment: PolicyAttachment::Managed,
+    }));
+    if let Some(arn) = boundary {
+        let name = arn.rsplit('/').next().unwrap_or(&arn).to_string();
+        attached.push(Attached::Managed {
+            name,
+            arn,
+            attachment: PolicyAttachment::Boundary,
+        });
+    }
+    attached
+}
+
+/// Returns the policies that apply to a user with their documents, in the snapshot's
+/// order: the user's own (`own`), then the inline and managed policies of each group.
+/// The documents of the user's own policies are fetched while the groups' policies are
+/// listed. Each managed document is fetched once, however many times it is attached.
 async fn policies_of(
     iam: &Iam,
     user_name: &str,
-    boundary: Option<String>,
+    own: Vec<Attached>,
     groups: &[String],
 ) -> Result<Vec<PolicyRecord>, EvidenceError> {
-    let attached = attached_policies(iam, user_name, boundary, groups).await?;
+    let managed: Memo<Result<Option<Value>, EvidenceError>> = Memo::default();
+    let group_policies = async {
+        let per_group = try_join_all(groups.iter().map(|group| group_policies(iam, group))).await?;
+        with_documents(iam, user_name, per_group.into_iter().flatten().collect(), &managed).await
+    };
+    let (mut policies, group_policies) =
+        try_join!(with_documents(iam, user_name, own, &managed), group_policies)?;
+    policies.extend(group_policies);
+    Ok(policies)
+}
 
-    let managed_arns: BTreeSet<String> = attached
-        .iter()
-        .filter_map(|a| match a {
-            Attached::Managed { arn, .. } => Some(arn.clone()),
-            Attached::Inline { .. } => None,
-        })
-        .collect();
-    let documents: HashMap<String, Option<Value>> = stream::iter(managed_arns)
-        .map(|arn| async move {
-            let document = managed_document(iam, &arn).await?;
-            Ok::<_, EvidenceError>((arn, document))
-        })
-        .buffered(DOCUMENT_FETCHES)
-        .try_collect()
-        .await?;
-
-    let documents = &documents;
+/// Fetches the documents of `attached`, several at once, keeping their order.
+async fn with_documents(
+    iam: &Iam,
+    user_name: &str,
+    attached: Vec<Attached>,
+    managed: &Memo<Result<Option<Value>, EvidenceError>>,
+) -> Result<Vec<PolicyRecord>, EvidenceError> {
     stream::iter(attached)
         .map(|policy| async move {
             Ok(match policy {
@@ -328,7 +419,9 @@ async fn policies_of(
                     arn,
                     attachment,
                 } => PolicyRecord {
-                    document: documents.get(&arn).cloned().flatten(),
+                    document: managed
+                        .get_or_compute(&arn, || managed_document(iam, &arn))
+                        .await?,
                     name,
                     arn: Some(arn),
                     attachment,
@@ -338,41 +431,6 @@ async fn policies_of(
         .buffered(DOCUMENT_FETCHES)
         .try_collect()
         .await
-}
-
-/// Lists the policies attached to a user and its groups, without their documents.
-async fn attached_policies(
-    iam: &Iam,
-    user_name: &str,
-    boundary: Option<String>,
-    groups: &[String],
-) -> Result<Vec<Attached>, EvidenceError> {
-    let (inline, managed) = try_join!(
-        user_inline_names(iam, user_name),
-        user_managed(iam, user_name)
-    )?;
-    let mut attached: Vec<Attached> = inline
-        .into_iter()
-        .map(|name| Attached::Inline { name, group: None })
-        .collect();
-    attached.extend(managed.into_iter().map(|(name, arn)| Attached::Managed {
-        name,
-        arn,
-        attachment: PolicyAttachment::Managed,
-    }));
-    if let Some(arn) = boundary {
-        let name = arn.rsplit('/').next().unwrap_or(&arn).to_string();
-        attached.push(Attached::Managed {
-            name,
-            arn,
-            attachment: PolicyAttachment::Boundary,
-        });
-    }
-    let per_group =
-        futures::future::try_join_all(groups.iter().map(|group| group_policies(iam, group)))
-            .await?;
-    attached.extend(per_group.into_iter().flatten());
-    Ok(attached)
 }
 
 async fn user_inline_names(iam: &Iam, user_name: &str) -> Result<Vec<String>, EvidenceError> {

@@ -9,7 +9,8 @@
 //!
 //! Module layout: `config` (settings), `operations` (every AWS operation and its IAM
 //! action), `clients` (credentials and clients), `error` (SDK errors to `EvidenceError`),
-//! `stats` (the call recorder), and one module per kind of evidence.
+//! `stats` (the call recorder), `memo` (IAM records read once per investigation), and one
+//! module per kind of evidence.
 
 pub mod config;
 pub mod operations;
@@ -19,6 +20,7 @@ pub(crate) mod clients;
 pub(crate) mod error;
 mod findings;
 mod iam;
+mod memo;
 mod regional;
 mod stats;
 mod storage;
@@ -33,15 +35,16 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use aws_credential_types::Credentials;
 use chrono::{DateTime, Utc};
+use tokio::sync::watch;
 
 pub use config::{AccountAccess, ConfigError, LiveConfig, QueryMode};
 pub use operations::{OPERATIONS, Operation, Purpose};
-pub use stats::{AwsCallStats, CallOutcome, OperationCalls};
+pub use stats::{AwsCallStats, CallName, CallObserver, CallOutcome, OperationCalls, set_call_observer};
 
 use super::events::{EventQuery, EventSet};
 use super::{
     AccountInfo, AnalyzerFinding, CredentialReportRow, Evidence, EvidenceError, HealthEvent,
-    KeyLocation, KeyRecord, SecurityFinding, Subject, UserRecord,
+    KeyLocationSearch, KeyRecord, Search, SecurityFinding, Subject, UserRecord,
 };
 use crate::key::AccessKeyId;
 use clients::{Access, BaseSource, Clients};
@@ -55,6 +58,29 @@ pub struct LiveEvidence {
     target: Mutex<Option<String>>,
     /// Regions the key was seen in: its last-used region and the regions of its events.
     seen_regions: Mutex<BTreeSet<String>>,
+    /// Progress of the CloudTrail read, which the regional searches wait for when they
+    /// search the regions the key was seen in.
+    trail_read: watch::Sender<TrailRead>,
+    /// IAM records shared by the calls that need them.
+    iam_reads: iam::Reads,
+}
+
+/// How far the investigation's CloudTrail read has come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TrailRead {
+    NotStarted,
+    Running,
+    Finished,
+}
+
+/// Marks the CloudTrail read finished when dropped, whether it succeeded, failed or was
+/// cancelled, so that no regional search waits for it forever.
+struct TrailReadGuard<'a>(&'a watch::Sender<TrailRead>);
+
+impl Drop for TrailReadGuard<'_> {
+    fn drop(&mut self) {
+        self.0.send_replace(TrailRead::Finished);
+    }
 }
 
 impl LiveEvidence {
@@ -128,6 +154,8 @@ impl LiveEvidence {
             stats,
             target: Mutex::new(None),
             seen_regions: Mutex::new(BTreeSet::new()),
+            trail_read: watch::Sender::new(TrailRead::NotStarted),
+            iam_reads: iam::Reads::default(),
         }
     }
 
@@ -178,6 +206,24 @@ impl LiveEvidence {
             let mut seen = self.seen_regions.lock().unwrap_or_else(|p| p.into_inner());
             seen.insert(region.to_string());
         }
+    }
+
+    /// Marks the CloudTrail read running until the returned guard is dropped.
+    fn trail_reading(&self) -> TrailReadGuard<'_> {
+        self.trail_read.send_replace(TrailRead::Running);
+        TrailReadGuard(&self.trail_read)
+    }
+
+    /// Returns the regions to search once the running CloudTrail read, if any, has
+    /// finished and noted the regions of the key's events: the configured regions at
+    /// once, else `relevant_regions` after the read.
+    async fn regions_after_trail(&self) -> Result<Vec<String>, EvidenceError> {
+        if self.config().regions.is_empty() {
+            let mut progress = self.trail_read.subscribe();
+            // The sender lives as long as `self`, so the wait ends only with the read.
+            let _ = progress.wait_for(|read| *read != TrailRead::Running).await;
+        }
+        self.relevant_regions().await
     }
 
     /// Returns the regions to search: the configured ones, else the home region and every
@@ -234,6 +280,10 @@ impl Evidence for LiveEvidence {
         iam::access_key(self, key).await
     }
 
+    async fn access_key_owner(&self, key: &AccessKeyId) -> Result<Option<String>, EvidenceError> {
+        iam::access_key_owner(self, key).await
+    }
+
     async fn user(&self, user_name: &str) -> Result<Option<UserRecord>, EvidenceError> {
         iam::user(self, user_name).await
     }
@@ -246,17 +296,11 @@ impl Evidence for LiveEvidence {
         trail::events(self, query).await
     }
 
-    async fn security_hub_findings(
-        &self,
-        subject: &Subject,
-    ) -> Result<Vec<SecurityFinding>, EvidenceError> {
+    async fn security_hub_findings(&self, subject: &Subject) -> Result<Search<SecurityFinding>, EvidenceError> {
         findings::security_hub(self, subject).await
     }
 
-    async fn guardduty_findings(
-        &self,
-        subject: &Subject,
-    ) -> Result<Vec<SecurityFinding>, EvidenceError> {
+    async fn guardduty_findings(&self, subject: &Subject) -> Result<Search<SecurityFinding>, EvidenceError> {
         findings::guardduty(self, subject).await
     }
 
@@ -270,14 +314,11 @@ impl Evidence for LiveEvidence {
         })
     }
 
-    async fn access_analyzer_findings(
-        &self,
-        subject: &Subject,
-    ) -> Result<Vec<AnalyzerFinding>, EvidenceError> {
+    async fn access_analyzer_findings(&self, subject: &Subject) -> Result<Search<AnalyzerFinding>, EvidenceError> {
         findings::access_analyzer(self, subject).await
     }
 
-    async fn key_locations(&self, subject: &Subject) -> Result<Vec<KeyLocation>, EvidenceError> {
+    async fn key_locations(&self, subject: &Subject) -> Result<KeyLocationSearch, EvidenceError> {
         storage::key_locations(self, subject).await
     }
 }

@@ -1,10 +1,9 @@
 //! Reading a regional service in several regions at once, and combining the results.
 //!
-//! Each region runs concurrently under the region timeout. Combining follows one rule: an
-//! empty result is trusted only when no region failed, a region where the service is not
-//! enabled aside. Findings from the regions that succeeded are returned even when another
-//! region failed (the failure is logged), because a finding that was found matters more
-//! than one that could not be looked for.
+//! Each region runs concurrently under the region timeout. Combining keeps what the
+//! regions or sources that responded found, and returns the failures of the others beside
+//! it, because a report must name the places it did not search. A region where the
+//! service is not enabled is not a failure.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,7 +15,7 @@ use super::LiveEvidence;
 use super::clients::Clients;
 use super::error::{failure, is_kind};
 use super::operations::Operation;
-use crate::evidence::{AwsErrorKind, EvidenceError};
+use crate::evidence::{AwsErrorKind, EvidenceError, Search};
 
 /// The result of one region or source, labelled for logs and messages.
 pub(super) type Labelled<T> = (String, Result<Vec<T>, EvidenceError>);
@@ -58,15 +57,54 @@ where
     join_all(tasks).await
 }
 
+/// Runs `work` in every region to search, concurrently. The regions known now (the
+/// configured ones, or the home region and the key's last-used region) are searched at
+/// once. When no regions are configured, the regions that the key's CloudTrail events add
+/// are searched once the CloudTrail read has finished, so CloudTrail delays only those.
+pub(super) async fn each_relevant_region<T, F, Fut>(
+    live: &LiveEvidence,
+    account: &str,
+    operation: &Operation,
+    work: F,
+) -> Result<Vec<Labelled<T>>, EvidenceError>
+where
+    F: Fn(Arc<Clients>, String) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, EvidenceError>>,
+{
+    let known = live.relevant_regions().await?;
+    let added = async {
+        let after = live.regions_after_trail().await?;
+        let added: Vec<String> = after.into_iter().filter(|region| !known.contains(region)).collect();
+        Ok::<_, EvidenceError>(each_region(live, account, &added, operation, &work).await)
+    };
+    let (mut results, added) = tokio::join!(each_region(live, account, &known, operation, &work), added);
+    results.extend(added?);
+    Ok(results)
+}
+
+/// Flattens the results of `each_region` whose regions each return several sources (one
+/// per request filter or service) into one result per source. A region that failed as a
+/// whole stays one failed source.
+pub(super) fn per_source<T>(per_region: Vec<Labelled<Labelled<T>>>) -> Vec<Labelled<T>> {
+    let mut sources = Vec::new();
+    for (region, result) in per_region {
+        match result {
+            Ok(found) => sources.extend(found),
+            Err(error) => sources.push((region, Err(error))),
+        }
+    }
+    sources
+}
+
 /// Combines the results of several regions or sources of `what` (such as `GuardDuty
 /// findings`) into one.
 ///
-/// - Some succeeded: their items, unless none were found and another failed for a reason
-///   other than "not enabled", which then is the error.
+/// - Some succeeded: their items, with the failures of the others, except those where the
+///   service is not enabled or the evidence not available.
 /// - None succeeded and every one is not enabled or not available: `NotAvailable`, naming
 ///   where.
 /// - Otherwise: the first real failure.
-pub(super) fn combine<T>(what: &str, results: Vec<Labelled<T>>) -> Result<Vec<T>, EvidenceError> {
+pub(super) fn combine<T>(what: &str, results: Vec<Labelled<T>>) -> Result<Search<T>, EvidenceError> {
     let mut items = Vec::new();
     let mut succeeded = 0;
     let mut failures: Vec<(String, EvidenceError)> = Vec::new();
@@ -98,10 +136,14 @@ pub(super) fn combine<T>(what: &str, results: Vec<Labelled<T>>) -> Result<Vec<T>
     for (label, error) in &failures {
         warn!(what, source = %label, %error, "part of the evidence could not be read");
     }
-    match first_failure {
-        Some(error) if items.is_empty() => Err(error),
-        _ => Ok(items),
-    }
+    Ok(Search {
+        found: items,
+        failures: failures
+            .into_iter()
+            .map(|(_, error)| error)
+            .filter(|error| !is_unavailable(error))
+            .collect(),
+    })
 }
 
 /// Builds the `NotAvailable` error for evidence that no region or source could provide. A
@@ -131,7 +173,7 @@ mod tests {
     }
 
     #[test]
-    fn combine_keeps_found_items_despite_failures() {
+    fn combine_keeps_found_items_and_failures() {
         let results = vec![
             ("us-east-1".to_string(), Ok(vec![1])),
             (
@@ -139,11 +181,13 @@ mod tests {
                 Err(failed(AwsErrorKind::AccessDenied)),
             ),
         ];
-        assert_eq!(combine("findings", results).unwrap(), [1]);
+        let search = combine("findings", results).unwrap();
+        assert_eq!(search.found, [1]);
+        assert_eq!(search.failures, [failed(AwsErrorKind::AccessDenied)]);
     }
 
     #[test]
-    fn combine_distrusts_empty_result_with_failure() {
+    fn combine_reports_failure_beside_empty_result() {
         let results: Vec<Labelled<u8>> = vec![
             ("us-east-1".to_string(), Ok(vec![])),
             (
@@ -151,8 +195,10 @@ mod tests {
                 Err(failed(AwsErrorKind::Throttled)),
             ),
         ];
-        let error = combine("findings", results).unwrap_err();
-        assert!(is_kind(&error, AwsErrorKind::Throttled), "{error:?}");
+        let search = combine("findings", results).unwrap();
+        assert!(search.found.is_empty());
+        assert_eq!(search.failures.len(), 1);
+        assert!(is_kind(&search.failures[0], AwsErrorKind::Throttled), "{search:?}");
     }
 
     #[test]
@@ -164,7 +210,9 @@ mod tests {
                 Err(failed(AwsErrorKind::NotEnabled)),
             ),
         ];
-        assert!(combine("findings", results).unwrap().is_empty());
+        let search = combine("findings", results).unwrap();
+        assert!(search.found.is_empty());
+        assert!(search.is_complete(), "{search:?}");
     }
 
     #[test]

@@ -1,17 +1,18 @@
 //! Counts of the AWS calls one live evidence source made, by operation and outcome.
 //!
 //! `CallRecorder` is an SDK interceptor registered on every client keycheck builds, so it
-//! records each call as the SDK made it, retries included. The counts feed metrics, the
-//! benchmark's "AWS calls per investigation", and the check that every operation called
-//! is in `OPERATIONS`.
+//! records each call as the SDK made it, retries included. The counts feed the
+//! benchmark's "AWS calls per investigation" and the check that every operation called
+//! is in `OPERATIONS`. A process-wide [`CallObserver`], such as the bot's metrics
+//! registry, receives the same calls as they happen, from the same interceptor.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
@@ -47,6 +48,8 @@ pub struct OperationCalls {
     pub errors: u64,
     /// HTTP attempts, retries included.
     pub attempts: u64,
+    /// HTTP attempts that AWS throttled, whether the SDK retried them or not.
+    pub throttled_attempts: u64,
 }
 
 impl OperationCalls {
@@ -54,6 +57,36 @@ impl OperationCalls {
     pub fn calls(&self) -> u64 {
         self.ok + self.throttled + self.errors
     }
+}
+
+/// The AWS operation of one call, as the call recorder records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallName<'a> {
+    /// The service name the SDK records, such as `IAM` or `CloudWatch Logs`.
+    pub sdk_service: &'a str,
+    /// The operation, such as `ListAccessKeys`.
+    pub operation: &'a str,
+    /// The IAM action from `OPERATIONS`, such as `iam:ListAccessKeys`, or `None` when the
+    /// list lacks the operation.
+    pub action: Option<&'static str>,
+}
+
+/// Receives every AWS call that any live evidence source or remediator of the process
+/// makes, while it makes them. Register one with [`set_call_observer`].
+pub trait CallObserver: Send + Sync {
+    /// Records one HTTP attempt of `call`; `throttled` when AWS throttled it.
+    fn attempt(&self, call: &CallName<'_>, throttled: bool);
+    /// Records the outcome of `call` after the SDK's retries.
+    fn finished(&self, call: &CallName<'_>, outcome: CallOutcome);
+}
+
+static OBSERVER: OnceLock<Box<dyn CallObserver>> = OnceLock::new();
+
+/// Registers `observer` to receive every AWS call the process makes from now on, in
+/// addition to the counts of each source's [`AwsCallStats`]. The first registration
+/// stays: returns false, and drops `observer`, when one was registered before.
+pub fn set_call_observer(observer: Box<dyn CallObserver>) -> bool {
+    OBSERVER.set(observer).is_ok()
 }
 
 /// Shared counts of AWS calls. Clones share the same counts.
@@ -98,7 +131,8 @@ impl AwsCallStats {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn entry(&self, metadata: &Metadata, update: impl FnOnce(&mut OperationCalls)) {
+    /// Updates the counts of `metadata`'s operation and returns its IAM action.
+    fn entry(&self, metadata: &Metadata, update: impl FnOnce(&mut OperationCalls)) -> Option<&'static str> {
         let mut counts = self.lock();
         let key = (metadata.service().to_string(), metadata.name().to_string());
         let calls = counts.entry(key).or_insert_with(|| OperationCalls {
@@ -108,18 +142,38 @@ impl AwsCallStats {
             ..OperationCalls::default()
         });
         update(calls);
+        calls.action
     }
 
-    pub(crate) fn record_attempt(&self, metadata: &Metadata) {
-        self.entry(metadata, |calls| calls.attempts += 1);
+    pub(crate) fn record_attempt(&self, metadata: &Metadata, throttled: bool) {
+        let action = self.entry(metadata, |calls| {
+            calls.attempts += 1;
+            if throttled {
+                calls.throttled_attempts += 1;
+            }
+        });
+        if let Some(observer) = OBSERVER.get() {
+            observer.attempt(&call_name(metadata, action), throttled);
+        }
     }
 
     pub(crate) fn record_outcome(&self, metadata: &Metadata, outcome: CallOutcome) {
-        self.entry(metadata, |calls| match outcome {
+        let action = self.entry(metadata, |calls| match outcome {
             CallOutcome::Ok => calls.ok += 1,
             CallOutcome::Throttled => calls.throttled += 1,
             CallOutcome::Error => calls.errors += 1,
         });
+        if let Some(observer) = OBSERVER.get() {
+            observer.finished(&call_name(metadata, action), outcome);
+        }
+    }
+}
+
+fn call_name<'a>(metadata: &'a Metadata, action: Option<&'static str>) -> CallName<'a> {
+    CallName {
+        sdk_service: metadata.service(),
+        operation: metadata.name(),
+        action,
     }
 }
 
@@ -142,12 +196,13 @@ impl Intercept for CallRecorder {
 
     fn read_after_attempt(
         &self,
-        _context: &FinalizerInterceptorContextRef<'_>,
+        context: &FinalizerInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(metadata) = cfg.load::<Metadata>() {
-            self.stats.record_attempt(metadata);
+            let throttled = context.response().is_some_and(|response| response_throttled(response));
+            self.stats.record_attempt(metadata, throttled);
         }
         Ok(())
     }
@@ -173,18 +228,25 @@ impl Intercept for CallRecorder {
 /// Classifies a failed call from its last HTTP response. The typed error is erased at this
 /// point, so the error code is read from the response as the protocol writes it.
 fn failed_outcome(context: &FinalizerInterceptorContextRef<'_>) -> CallOutcome {
-    let Some(response) = context.response() else {
-        return CallOutcome::Error;
-    };
-    if response.status().as_u16() == 429 {
-        return CallOutcome::Throttled;
+    match context.response() {
+        Some(response) if response_throttled(response) => CallOutcome::Throttled,
+        _ => CallOutcome::Error,
+    }
+}
+
+/// Returns whether `response` is AWS throttling the request: HTTP 429, or an error
+/// response whose code is a throttling code.
+fn response_throttled(response: &HttpResponse) -> bool {
+    let status = response.status().as_u16();
+    if status == 429 {
+        return true;
+    }
+    if status < 400 {
+        return false;
     }
     let header = response.headers().get("x-amzn-errortype");
     let code = error::response_error_code(header, response.body().bytes().unwrap_or_default());
-    match code.as_deref().and_then(code_kind) {
-        Some(AwsErrorKind::Throttled) => CallOutcome::Throttled,
-        _ => CallOutcome::Error,
-    }
+    matches!(code.as_deref().and_then(code_kind), Some(AwsErrorKind::Throttled))
 }
 
 #[cfg(test)]
@@ -196,10 +258,10 @@ mod tests {
         let stats = AwsCallStats::default();
         let listed = Metadata::new("ListAccessKeys", "IAM");
         let unlisted = Metadata::new("DeleteUser", "IAM");
-        stats.record_attempt(&listed);
+        stats.record_attempt(&listed, false);
         stats.record_outcome(&listed, CallOutcome::Ok);
-        stats.record_attempt(&unlisted);
-        stats.record_attempt(&unlisted);
+        stats.record_attempt(&unlisted, true);
+        stats.record_attempt(&unlisted, true);
         stats.record_outcome(&unlisted, CallOutcome::Throttled);
 
         assert_eq!(stats.unlisted(), ["IAM:DeleteUser"]);
@@ -211,5 +273,6 @@ mod tests {
             .find(|c| c.operation == "DeleteUser")
             .unwrap();
         assert_eq!((deletes.throttled, deletes.attempts), (1, 2));
+        assert_eq!(deletes.throttled_attempts, 2);
     }
 }

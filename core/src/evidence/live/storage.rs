@@ -16,9 +16,9 @@ use super::LiveEvidence;
 use super::clients::Clients;
 use super::error::aws_error;
 use super::operations::*;
-use super::regional::{Labelled, combine, each_region};
+use super::regional::{Labelled, combine, each_relevant_region, per_source};
 use crate::evidence::snapshot::storage::parse_storage;
-use crate::evidence::{AwsErrorKind, EvidenceError, KeyLocation, Subject};
+use crate::evidence::{AwsErrorKind, EvidenceError, KeyLocation, KeyLocationSearch, Subject};
 use crate::key::AccessKeyId;
 
 /// Pages read per listing and region. Enough for some thousands of resources.
@@ -33,18 +33,18 @@ const TASK_DEFINITION_FETCHES: usize = 4;
 /// The maximum number of projects in one CodeBuild `BatchGetProjects` request.
 const CODEBUILD_BATCH: usize = 100;
 
-/// Returns the places in every relevant region that store the key or name its owner.
+/// Returns the places in every relevant region that store the key or name its owner, with
+/// the services and regions that could not be searched. Each service of each region is a
+/// source of its own, so one denied listing leaves the others' results standing.
 pub(super) async fn key_locations(
     live: &LiveEvidence,
     subject: &Subject,
-) -> Result<Vec<KeyLocation>, EvidenceError> {
+) -> Result<KeyLocationSearch, EvidenceError> {
     let account = live.subject_account(subject).await?;
-    let regions = live.relevant_regions().await?;
 
-    let per_region = each_region(
+    let per_region = each_relevant_region(
         live,
         &account,
-        &regions,
         &SECRETSMANAGER_LIST_SECRETS,
         |clients, region| async move {
             let (secrets, parameters, functions, projects, tasks) = tokio::join!(
@@ -74,16 +74,9 @@ pub(super) async fn key_locations(
             Ok(results)
         },
     )
-    .await;
+    .await?;
 
-    let mut results: Vec<Labelled<KeyLocation>> = Vec::new();
-    for (region, result) in per_region {
-        match result {
-            Ok(sources) => results.extend(sources),
-            Err(error) => results.push((region, Err(error))),
-        }
-    }
-    combine("stored copies of the key", results)
+    combine("stored copies of the key", per_source(per_region))
 }
 
 /// Matches the items of one storage listing, written as the AWS CLI prints it (or a list

@@ -77,6 +77,36 @@ fn live(config: LiveConfig, rules: &[&Rule]) -> LiveEvidence {
     )
 }
 
+/// Rules answering every IAM read that `user` makes beside `GetUser` with nothing, for
+/// tests about `GetUser` alone: the reads run concurrently, so each needs an answer.
+fn empty_user_reads() -> Vec<Rule> {
+    use aws_sdk_iam::operation::get_login_profile::GetLoginProfileError;
+    use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
+    use aws_sdk_iam::operation::list_attached_user_policies::ListAttachedUserPoliciesOutput;
+    use aws_sdk_iam::operation::list_groups_for_user::ListGroupsForUserOutput;
+    use aws_sdk_iam::operation::list_mfa_devices::ListMfaDevicesOutput;
+    use aws_sdk_iam::operation::list_user_policies::ListUserPoliciesOutput;
+    use aws_sdk_iam::operation::list_user_tags::ListUserTagsOutput;
+
+    vec![
+        mock!(aws_sdk_iam::Client::list_mfa_devices)
+            .then_output(|| ListMfaDevicesOutput::builder().set_mfa_devices(Some(vec![])).build().unwrap()),
+        mock!(aws_sdk_iam::Client::get_login_profile).then_error(|| {
+            GetLoginProfileError::generic(error_metadata("NoSuchEntity", "Login Profile for User alice cannot be found."))
+        }),
+        mock!(aws_sdk_iam::Client::list_groups_for_user)
+            .then_output(|| ListGroupsForUserOutput::builder().set_groups(Some(vec![])).build().unwrap()),
+        mock!(aws_sdk_iam::Client::list_user_tags)
+            .then_output(|| ListUserTagsOutput::builder().set_tags(Some(vec![])).build().unwrap()),
+        mock!(aws_sdk_iam::Client::list_user_policies)
+            .then_output(|| ListUserPoliciesOutput::builder().set_policy_names(Some(vec![])).build().unwrap()),
+        mock!(aws_sdk_iam::Client::list_attached_user_policies)
+            .then_output(|| ListAttachedUserPoliciesOutput::builder().build()),
+        mock!(aws_sdk_iam::Client::list_access_keys)
+            .then_output(|| ListAccessKeysOutput::builder().set_access_key_metadata(Some(vec![])).build().unwrap()),
+    ]
+}
+
 fn caller_rule() -> Rule {
     mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
         aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput::builder()
@@ -192,7 +222,8 @@ async fn guardduty_criteria_name_key_and_owner() {
     let findings = evidence
         .guardduty_findings(&subject())
         .await
-        .expect("findings");
+        .expect("findings")
+        .found;
 
     let sent = sent.lock().unwrap();
     assert_eq!(sent.len(), 2, "one request per criterion");
@@ -669,7 +700,8 @@ async fn security_hub_filters_and_recheck() {
     let findings = evidence
         .security_hub_findings(&subject())
         .await
-        .expect("findings");
+        .expect("findings")
+        .found;
 
     let sent = sent.lock().unwrap();
     assert_eq!(
@@ -795,7 +827,10 @@ async fn throttling_after_retries_is_throttled() {
     });
     let mut config = settings();
     config.max_attempts = 2;
-    let evidence = live(config, &[&get_user]);
+    let others = empty_user_reads();
+    let mut rules: Vec<&Rule> = others.iter().collect();
+    rules.push(&get_user);
+    let evidence = live(config, &rules);
 
     let error = evidence.user("alice").await.expect_err("throttled");
 
@@ -955,7 +990,10 @@ async fn configured_role_is_assumed_once() {
             external_id: Some("kc-external".to_string()),
         },
     );
-    let evidence = live(config, &[&info, &assume, &get_user]);
+    let others = empty_user_reads();
+    let mut rules: Vec<&Rule> = others.iter().collect();
+    rules.extend([&info, &assume, &get_user]);
+    let evidence = live(config, &rules);
 
     let account = evidence.resolve_account(&key()).await.expect("resolved");
     assert!(account.credentials_available);
@@ -1302,7 +1340,7 @@ async fn key_locations_match_without_keeping_values() {
         ],
     );
 
-    let locations = evidence.key_locations(&subject()).await.expect("locations");
+    let locations = evidence.key_locations(&subject()).await.expect("locations").found;
 
     let found: Vec<(KeyLocationKind, &str, &str)> = locations
         .iter()
@@ -1396,7 +1434,8 @@ async fn access_analyzer_reads_active_external_findings() {
     let found = evidence
         .access_analyzer_findings(&subject())
         .await
-        .expect("findings");
+        .expect("findings")
+        .found;
 
     let sent = sent.lock().unwrap();
     assert_eq!(sent.len(), 1, "only the external-access analyzer is read");

@@ -126,6 +126,8 @@ pub(super) struct Batch {
     pub scans: u32,
     /// True when a limit stopped the read before the end of its time range.
     pub truncated: bool,
+    /// The regions the read failed in, while others responded.
+    pub failures: Vec<EvidenceError>,
 }
 
 impl Batch {
@@ -134,6 +136,7 @@ impl Batch {
         self.skipped += other.skipped;
         self.scans += other.scans;
         self.truncated |= other.truncated;
+        self.failures.extend(other.failures);
     }
 
     /// Parses CloudTrail events from messages (CloudWatch Logs messages, `LookupEvents`
@@ -180,6 +183,7 @@ pub(super) async fn events(
         end: window.end,
     };
 
+    let _reading = live.trail_reading();
     let account = live.target_account().await?;
     let (batch, source) = fetch(live, &account, first).await?;
 
@@ -187,6 +191,7 @@ pub(super) async fn events(
     set.scans = batch.scans;
     set.skipped_records = batch.skipped;
     set.source = source;
+    set.failures = batch.failures;
     for event in set.key_and_session_calls() {
         if let Some(region) = &event.aws_region {
             live.note_region(region);
@@ -771,10 +776,12 @@ async fn lookup_events(
     )
     .await;
 
+    let search = combine("CloudTrail LookupEvents", results)?;
     let mut batch = Batch::default();
-    for regional in combine("CloudTrail LookupEvents", results)? {
+    for regional in search.found {
         batch.absorb(regional);
     }
+    batch.failures.extend(search.failures);
     Ok(batch)
 }
 

@@ -1,6 +1,7 @@
 //! keycheck's own evidence file, `keycheck-evidence.json`, which `keycheck snapshot
 //! collect` writes: every record it read live through the `Evidence` trait, as the trait
-//! returned it, and the error text of every call that failed.
+//! returned it, the error text of every call that failed, and the errors of the regions
+//! and services a search could not read while others answered.
 //!
 //! A snapshot reads this file before any AWS CLI export of the same kind. A kind that
 //! failed during the collection is returned as `EvidenceError::NotAvailable` carrying
@@ -178,6 +179,11 @@ pub struct CollectedEvidence {
     /// The error text of each kind whose call failed during the collection.
     #[serde(default)]
     pub unavailable: BTreeMap<EvidenceKind, String>,
+    /// For each kind read by a search over several sources (regions, services, request
+    /// filters), the sources that failed while others answered. An offline re-run
+    /// reports them as the live run did, because the records of those sources are missing.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub partial_failures: BTreeMap<EvidenceKind, Vec<EvidenceError>>,
 }
 
 impl CollectedEvidence {
@@ -199,7 +205,13 @@ impl CollectedEvidence {
             access_analyzer: None,
             key_locations: None,
             unavailable: BTreeMap::new(),
+            partial_failures: BTreeMap::new(),
         }
+    }
+
+    /// Returns the sources of `kind` that failed while others answered.
+    pub fn partial_failures_of(&self, kind: EvidenceKind) -> Vec<EvidenceError> {
+        self.partial_failures.get(&kind).cloned().unwrap_or_default()
     }
 
     /// Counts the records held, for the snapshot inventory.

@@ -76,7 +76,7 @@ use serde::Serialize;
 use super::events::{self, EventQuery, EventSet};
 use super::{
     AccountInfo, AccountSource, AnalyzerFinding, CredentialReportRow, Evidence, EvidenceError,
-    HealthEvent, KeyLocation, KeyRecord, SecurityFinding, Subject, UserRecord, Window,
+    HealthEvent, KeyLocationSearch, KeyRecord, Search, SecurityFinding, Subject, UserRecord, Window,
 };
 use crate::key::{AccessKeyId, AccountDecoding};
 
@@ -213,6 +213,19 @@ impl Snapshot {
         Some(answer)
     }
 
+    /// Returns what `keycheck-evidence.json` contains for a search about `key`, with the
+    /// sources the collection could not search, with the same rules as `collected_for_key`.
+    fn collected_search<T>(
+        &self,
+        key: &AccessKeyId,
+        kind: EvidenceKind,
+        read: impl FnOnce(&CollectedEvidence) -> Option<Vec<T>>,
+    ) -> Option<Result<Search<T>, EvidenceError>> {
+        let answer = self.collected_for_key(key, kind, read)?;
+        let failures = self.contents.collected.as_ref()?.partial_failures_of(kind);
+        Some(answer.map(|found| Search { found, failures }))
+    }
+
     /// Returns what `keycheck-evidence.json` contains for a kind that belongs to the
     /// account rather than the key, with the same rules as `collected_for_key`.
     fn collected_for_account<T>(
@@ -234,6 +247,13 @@ impl Snapshot {
         collected
             .and_then(|c| c.cloudtrail.as_ref())
             .map_or(0, |read| read.skipped_records)
+    }
+
+    /// Returns the parts of the event store the collection of `key` could not read, whose
+    /// events the snapshot lacks too.
+    fn collected_trail_failures(&self, key: &AccessKeyId) -> Vec<EvidenceError> {
+        let collected = self.contents.collected.as_ref().filter(|c| &c.key_id == key);
+        collected.map_or_else(Vec::new, |c| c.partial_failures_of(EvidenceKind::Cloudtrail))
     }
 
     /// Returns true when files other than `keycheck-evidence.json` hold evidence of `kind`.
@@ -454,6 +474,7 @@ impl Evidence for Snapshot {
         let default_end = self.default_end(&events);
         let mut set = EventSet::build(query, events, default_end);
         set.skipped_records = skipped_records + self.collected_skipped_records(&query.key);
+        set.failures = self.collected_trail_failures(&query.key);
         set.scans = scans;
         set.source = match problems.len() {
             0 => self.inventory.cloudtrail_summary(),
@@ -462,11 +483,8 @@ impl Evidence for Snapshot {
         Ok(set)
     }
 
-    async fn security_hub_findings(
-        &self,
-        subject: &Subject,
-    ) -> Result<Vec<SecurityFinding>, EvidenceError> {
-        let collected = self.collected_for_key(&subject.key, EvidenceKind::SecurityHub, |c| c.security_hub.clone());
+    async fn security_hub_findings(&self, subject: &Subject) -> Result<Search<SecurityFinding>, EvidenceError> {
+        let collected = self.collected_search(&subject.key, EvidenceKind::SecurityHub, |c| c.security_hub.clone());
         if let Some(answer) = collected {
             return answer;
         }
@@ -477,14 +495,11 @@ impl Evidence for Snapshot {
                 "securityhub/*.json",
             ));
         };
-        Ok(findings_naming(findings, subject))
+        Ok(Search::complete(findings_naming(findings, subject)))
     }
 
-    async fn guardduty_findings(
-        &self,
-        subject: &Subject,
-    ) -> Result<Vec<SecurityFinding>, EvidenceError> {
-        let collected = self.collected_for_key(&subject.key, EvidenceKind::Guardduty, |c| c.guardduty.clone());
+    async fn guardduty_findings(&self, subject: &Subject) -> Result<Search<SecurityFinding>, EvidenceError> {
+        let collected = self.collected_search(&subject.key, EvidenceKind::Guardduty, |c| c.guardduty.clone());
         if let Some(answer) = collected {
             return answer;
         }
@@ -495,7 +510,7 @@ impl Evidence for Snapshot {
                 "guardduty/*.json",
             ));
         };
-        Ok(findings_naming(findings, subject))
+        Ok(Search::complete(findings_naming(findings, subject)))
     }
 
     async fn health_events(&self, subject: &Subject) -> Result<Vec<HealthEvent>, EvidenceError> {
@@ -519,12 +534,9 @@ impl Evidence for Snapshot {
         Ok(naming)
     }
 
-    async fn access_analyzer_findings(
-        &self,
-        subject: &Subject,
-    ) -> Result<Vec<AnalyzerFinding>, EvidenceError> {
+    async fn access_analyzer_findings(&self, subject: &Subject) -> Result<Search<AnalyzerFinding>, EvidenceError> {
         let collected =
-            self.collected_for_key(&subject.key, EvidenceKind::AccessAnalyzer, |c| c.access_analyzer.clone());
+            self.collected_search(&subject.key, EvidenceKind::AccessAnalyzer, |c| c.access_analyzer.clone());
         if let Some(answer) = collected {
             return answer;
         }
@@ -545,11 +557,11 @@ impl Evidence for Snapshot {
             };
             is_active && same_account
         });
-        Ok(active.map(|(_, finding)| finding.clone()).collect())
+        Ok(Search::complete(active.map(|(_, finding)| finding.clone()).collect()))
     }
 
-    async fn key_locations(&self, subject: &Subject) -> Result<Vec<KeyLocation>, EvidenceError> {
-        let collected = self.collected_for_key(&subject.key, EvidenceKind::KeyLocations, |c| c.key_locations.clone());
+    async fn key_locations(&self, subject: &Subject) -> Result<KeyLocationSearch, EvidenceError> {
+        let collected = self.collected_search(&subject.key, EvidenceKind::KeyLocations, |c| c.key_locations.clone());
         if let Some(answer) = collected {
             return answer;
         }
@@ -560,10 +572,9 @@ impl Evidence for Snapshot {
                 "storage/*.json",
             ));
         };
-        Ok(items
-            .iter()
-            .filter_map(|item| item.location(subject))
-            .collect())
+        Ok(Search::complete(
+            items.iter().filter_map(|item| item.location(subject)).collect(),
+        ))
     }
 }
 

@@ -793,20 +793,22 @@ async fn findings_filtered_to_subject() {
 
     let ids =
         |findings: Vec<SecurityFinding>| findings.into_iter().map(|f| f.id).collect::<Vec<_>>();
-    let by_key = snapshot.guardduty_findings(&subject(None)).await.unwrap();
+    let by_key = snapshot.guardduty_findings(&subject(None)).await.unwrap().found;
     assert_eq!(by_key[0].severity, "HIGH");
     assert_eq!(by_key[0].source, FindingSource::GuardDuty);
     assert_eq!(ids(by_key), ["gd-key"]);
     let with_owner = snapshot
         .guardduty_findings(&subject(Some("dana")))
         .await
-        .unwrap();
+        .unwrap()
+        .found;
     assert_eq!(ids(with_owner), ["gd-key", "gd-owner"]);
 
     let hub = snapshot
         .security_hub_findings(&subject(Some("dana")))
         .await
-        .unwrap();
+        .unwrap()
+        .found;
     assert_eq!(ids(hub), ["sh-key"]);
 
     let health = snapshot.health_events(&subject(None)).await.unwrap();
@@ -817,7 +819,8 @@ async fn findings_filtered_to_subject() {
     let analyzer = snapshot
         .access_analyzer_findings(&subject(None))
         .await
-        .unwrap();
+        .unwrap()
+        .found;
     assert_eq!(
         analyzer.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
         ["aa-1"],
@@ -839,7 +842,7 @@ async fn findings_empty_list_differs_from_absent() {
     ];
     let snapshot = Snapshot::from_files("demo", files).unwrap();
     assert_eq!(
-        snapshot.guardduty_findings(&subject(None)).await.unwrap(),
+        snapshot.guardduty_findings(&subject(None)).await.unwrap().found,
         Vec::new()
     );
     assert_eq!(
@@ -866,7 +869,8 @@ async fn key_location_by_environment_value() {
     let locations = snapshot
         .key_locations(&subject(Some("dana")))
         .await
-        .unwrap();
+        .unwrap()
+        .found;
     println!("locations: {locations:#?}");
     assert_eq!(locations.len(), 2);
     let lambda = locations
@@ -893,7 +897,7 @@ async fn key_location_by_environment_value() {
         "secret value not kept"
     );
 
-    let without_owner = snapshot.key_locations(&subject(None)).await.unwrap();
+    let without_owner = snapshot.key_locations(&subject(None)).await.unwrap().found;
     assert_eq!(
         without_owner.len(),
         1,
@@ -1039,7 +1043,7 @@ async fn corpus_awscli_examples() {
         owner_name: None,
         owner_arn: None,
     };
-    let findings = snapshot.guardduty_findings(&finding_subject).await.unwrap();
+    let findings = snapshot.guardduty_findings(&finding_subject).await.unwrap().found;
     assert_eq!(findings.len(), 1);
     assert_eq!(findings[0].finding_type, "Recon:IAMUser/UserPermissions");
     assert_eq!(findings[0].severity, "MEDIUM");
@@ -1109,7 +1113,7 @@ async fn corpus_recorded_exports() {
             owner_name: None,
             owner_arn: None,
         };
-        let findings = snapshot.security_hub_findings(&recorded).await.unwrap();
+        let findings = snapshot.security_hub_findings(&recorded).await.unwrap().found;
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].severity, "MEDIUM", "from Normalized 50");
         assert_eq!(findings[0].user_names, ["user-b1"]);
@@ -1257,7 +1261,7 @@ async fn collected_file_takes_priority_over_exports() {
 
     let record = snapshot.access_key(&key()).await.unwrap().expect("the key record");
     assert_eq!(record.status, KeyStatus::Active, "the collected record, not the Inactive export");
-    let findings = snapshot.security_hub_findings(&subject(Some("dana"))).await.unwrap();
+    let findings = snapshot.security_hub_findings(&subject(Some("dana"))).await.unwrap().found;
     let ids: Vec<&str> = findings.iter().map(|f| f.id.as_str()).collect();
     assert_eq!(ids, ["sh-collected"], "the collected list, as the trait returned it live");
     let account = snapshot.resolve_account(&key()).await.unwrap();
@@ -1294,7 +1298,7 @@ async fn collected_failure_gives_way_to_export() {
     write(dir.path(), "guardduty/findings.json", guardduty_findings().to_string());
     let snapshot = collected_snapshot(dir.path());
 
-    let findings = snapshot.guardduty_findings(&subject(Some("dana"))).await.unwrap();
+    let findings = snapshot.guardduty_findings(&subject(Some("dana"))).await.unwrap().found;
     let ids: Vec<&str> = findings.iter().map(|f| f.id.as_str()).collect();
     assert_eq!(ids, ["gd-key", "gd-owner"], "the export added after the failed collection");
 }
@@ -1324,7 +1328,7 @@ async fn collected_answers_only_its_key() {
     let other: AccessKeyId = OTHER_KEY.parse().unwrap();
     let other_subject = Subject { key: other.clone(), ..subject(None) };
 
-    let findings = snapshot.security_hub_findings(&other_subject).await.unwrap();
+    let findings = snapshot.security_hub_findings(&other_subject).await.unwrap().found;
     let ids: Vec<&str> = findings.iter().map(|f| f.id.as_str()).collect();
     assert_eq!(ids, ["sh-other"], "another key is answered from the exports");
     let record = snapshot.access_key(&other).await.unwrap();
