@@ -64,7 +64,9 @@ pub async fn run(args: InvestigateArgs, config: &Config) -> anyhow::Result<ExitC
 
     let mut progress = ProgressLine::new(show_progress);
     let mut render_error = None;
+    let mut metrics = crate::metrics::track_investigation(&investigation.origin);
     let outcome = playbook::run_to_end(investigation, evidence, geo, playbook_config, |message| {
+        metrics.observe(message);
         match message {
             Progress::Started(step) => progress.started(*step),
             Progress::Finished(report) => {

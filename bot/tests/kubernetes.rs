@@ -126,3 +126,37 @@ fn secrets_come_from_secret() {
         );
     }
 }
+
+#[test]
+fn metrics_port_consistent_across_manifests() {
+    let config = shipped_config();
+    let listen: std::net::SocketAddr = config
+        .metrics
+        .listen
+        .as_deref()
+        .expect("the ConfigMap sets metrics.listen, so /metrics stays off the Slack port")
+        .parse()
+        .expect("metrics.listen loads as a socket address");
+    assert!(listen.ip().is_unspecified(), "Prometheus scrapes from other pods, not {listen}");
+    assert_ne!(listen.port(), config.slack.listen().port(), "metrics need a port of their own");
+    let port = listen.port();
+
+    let deployment = read("deployment.yaml");
+    assert!(
+        deployment.contains(&format!("containerPort: {port}")),
+        "deployment.yaml has no containerPort {port}"
+    );
+    assert!(
+        deployment.contains(&format!("prometheus.io/port: \"{port}\"")),
+        "the scrape annotation names another port than {port}"
+    );
+    assert!(deployment.contains("prometheus.io/path: /metrics"));
+    let service = read("service.yaml");
+    assert!(service.contains(&format!("port: {port}")), "service.yaml does not expose {port}");
+    assert!(service.contains("targetPort: metrics"), "service.yaml does not target the metrics port");
+    let network_policy = read("networkpolicy.yaml");
+    assert!(
+        network_policy.contains(&format!("port: {port}")),
+        "networkpolicy.yaml does not admit port {port}"
+    );
+}

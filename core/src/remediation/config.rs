@@ -8,7 +8,8 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 /// The name of the TOML table that contains these settings, used in error messages.
 pub const CONFIG_TABLE: &str = "contain";
@@ -37,7 +38,7 @@ pub const SECRET_NAME_PLACEHOLDERS: &[(&str, &str)] = &[
 const MAX_SECRET_NAME_LEN: usize = 512;
 
 /// Settings of the containment actions.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ContainConfig {
     /// Secrets Manager name for the secret of a rotated key, with the placeholders
