@@ -8,6 +8,7 @@
 
 pub mod aws;
 pub mod critical_path;
+pub mod discord_api;
 pub mod live;
 pub mod moto;
 pub mod outcome;

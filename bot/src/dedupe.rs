@@ -2,9 +2,9 @@
 //! second run, and a second alert or command for a key under investigation links to the
 //! existing thread.
 //!
-//! The bot reaches this through the [`Dedupe`] trait. [`StoreDedupe`] keeps the state in
-//! `keycheck_core::store` (SQLite or PostgreSQL), so restarts and replicas share it;
-//! [`MemoryDedupe`] keeps it in the process, for unit tests and tools.
+//! Both chat adapters reach this through the [`Dedupe`] trait. [`StoreDedupe`] keeps the
+//! state in `keycheck_core::store` (SQLite or PostgreSQL), so restarts and replicas share
+//! it; [`MemoryDedupe`] keeps it in the process, for unit tests and tools.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,7 +26,8 @@ pub struct ThreadRecord {
     pub investigation_id: String,
     /// The channel ID.
     pub channel: String,
-    /// The `ts` of the thread's parent message, once known.
+    /// The thread, once known: the `ts` of its parent message on Slack, the thread's
+    /// channel ID on Discord.
     pub thread_ts: Option<String>,
     /// When the investigation started.
     pub started_at: DateTime<Utc>,
@@ -44,7 +45,8 @@ pub enum Claim {
     Existing(ThreadRecord),
 }
 
-/// The deduplication state. `scope` is the Slack workspace ID.
+/// The deduplication state. `scope` is the workspace: the Slack team ID or the Discord
+/// guild ID.
 #[async_trait]
 pub trait Dedupe: Send + Sync {
     /// Records the event `event_id` for `ttl`. Returns false when it was already recorded,
@@ -75,15 +77,17 @@ pub trait Dedupe: Send + Sync {
     async fn thread_of(&self, investigation_id: &str) -> anyhow::Result<Option<ThreadRecord>>;
 }
 
-/// Deduplication state in `keycheck_core::store`.
+/// Deduplication state in `keycheck_core::store`, for the events and investigations of
+/// one chat platform.
 pub struct StoreDedupe {
     store: Store,
+    platform: Platform,
 }
 
 impl StoreDedupe {
-    /// Uses `store`.
-    pub fn new(store: Store) -> StoreDedupe {
-        StoreDedupe { store }
+    /// Uses `store` for the events and investigations of `platform`.
+    pub fn new(store: Store, platform: Platform) -> StoreDedupe {
+        StoreDedupe { store, platform }
     }
 }
 
@@ -100,7 +104,7 @@ fn thread_record(record: &InvestigationRecord) -> ThreadRecord {
 #[async_trait]
 impl Dedupe for StoreDedupe {
     async fn claim_event(&self, event_id: &str, ttl: Duration) -> anyhow::Result<bool> {
-        Ok(self.store.claim_event(Platform::Slack, event_id, ttl, Utc::now()).await?)
+        Ok(self.store.claim_event(self.platform, event_id, ttl, Utc::now()).await?)
     }
 
     async fn claim_investigation(
@@ -110,7 +114,12 @@ impl Dedupe for StoreDedupe {
         window: Duration,
         record: ThreadRecord,
     ) -> anyhow::Result<Claim> {
-        let mut stored = InvestigationRecord::start(key.clone(), Scope::workspace(Platform::Slack, scope), "slack", record.started_at);
+        let mut stored = InvestigationRecord::start(
+            key.clone(),
+            Scope::workspace(self.platform, scope),
+            self.platform.as_str(),
+            record.started_at,
+        );
         stored.id = record.investigation_id.clone();
         stored.channel = Some(record.channel.clone());
         stored.thread = record.thread_ts.clone();
@@ -257,7 +266,7 @@ mod tests {
         let store = Store::open(&url).await.expect("SQLite store opens");
         vec![
             ("memory", Box::new(MemoryDedupe::new()), tempfile::tempdir().unwrap()),
-            ("store", Box::new(StoreDedupe::new(store)), folder),
+            ("store", Box::new(StoreDedupe::new(store, Platform::Slack)), folder),
         ]
     }
 
@@ -268,6 +277,23 @@ mod tests {
             assert!(!dedupe.claim_event("Ev1", Duration::from_secs(60)).await.unwrap(), "{name}");
             assert!(dedupe.claim_event("Ev2", Duration::from_secs(60)).await.unwrap(), "{name}");
         }
+    }
+
+    #[tokio::test]
+    async fn platforms_claim_apart() {
+        let folder = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", folder.path().join("keycheck.db").display());
+        let store = Store::open(&url).await.expect("SQLite store opens");
+        let slack = StoreDedupe::new(store.clone(), Platform::Slack);
+        let discord = StoreDedupe::new(store, Platform::Discord);
+        let key: AccessKeyId = "AKIAIOSFODNN7EXAMPLE".parse().unwrap();
+        let window = Duration::from_secs(60);
+
+        assert!(slack.claim_event("1234", window).await.unwrap());
+        assert!(discord.claim_event("1234", window).await.unwrap(), "an ID of another platform is another event");
+        assert!(!discord.claim_event("1234", window).await.unwrap());
+        assert_eq!(slack.claim_investigation(&key, "T1", window, record("kc-1")).await.unwrap(), Claim::New);
+        assert_eq!(discord.claim_investigation(&key, "T1", window, record("kc-2")).await.unwrap(), Claim::New, "a guild is not a Slack workspace");
     }
 
     #[tokio::test]
