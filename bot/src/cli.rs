@@ -15,7 +15,8 @@ pub struct Cli {
     #[arg(long, global = true, env = "KEYCHECK_CONFIG")]
     pub config: Option<PathBuf>,
 
-    /// Log format on standard error.
+    /// Log format on standard error. The level is set by KEYCHECK_LOG, such as info or
+    /// debug; default: info for `serve`, warn for the other commands.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
@@ -48,9 +49,13 @@ pub enum Command {
     IamPolicy(crate::iam_policy::IamPolicyArgs),
     /// Exit 0 when a running `keycheck serve` responds 2xx on /healthz, for container health checks.
     Healthcheck(crate::healthcheck::HealthcheckArgs),
-    /// Run the Slack bot (Socket Mode or the HTTP Events API, as set by `[slack] mode`).
-    /// Reads SLACK_BOT_TOKEN, and SLACK_APP_TOKEN or SLACK_SIGNING_SECRET, from the environment.
+    /// Run the chat bots: Slack when SLACK_BOT_TOKEN is set (with SLACK_APP_TOKEN or
+    /// SLACK_SIGNING_SECRET, as `[slack] mode` needs), Discord when DISCORD_TOKEN is set
+    /// (with DISCORD_PUBLIC_KEY when `[discord] mode = "http"`), or both.
     Serve,
+    /// Print the configuration reference (Markdown): every table and key of keycheck.toml,
+    /// with its type, default and description.
+    ConfigReference,
     /// Print the Slack app manifest (YAML) to create or update the Slack app from.
     SlackManifest {
         /// Base URL of the HTTP Events API listener, such as https://keycheck.example.com;
@@ -126,7 +131,10 @@ pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> 
 /// Runs the parsed command line and returns the process exit code.
 pub fn main(cli: Cli) -> ExitCode {
     crate::investigate::install_crypto_provider();
-    init_logging(cli.log_format);
+    // The bot logs every investigation and change it makes, so it logs at info by
+    // default. The other commands print their results and log only problems.
+    let default_level = if matches!(cli.command, Command::Serve) { "info" } else { "warn" };
+    crate::logging::init(cli.log_format, default_level);
 
     let config = match load_config(cli.config.as_deref()) {
         Ok(config) => config,
@@ -157,6 +165,10 @@ pub fn main(cli: Cli) -> ExitCode {
             Command::Snapshot(SnapshotCommand::Demo { out }) => crate::investigate::write_demo(&out),
             Command::Snapshot(SnapshotCommand::Collect(args)) => crate::collect::run(args, &config).await,
             Command::Serve => crate::serve::run(&config).await,
+            Command::ConfigReference => {
+                print!("{}", crate::config_reference::markdown());
+                Ok(ExitCode::SUCCESS)
+            }
             Command::SlackManifest { http_url } => {
                 print!("{}", crate::slack::manifest::manifest(http_url.as_deref()));
                 Ok(ExitCode::SUCCESS)
@@ -179,14 +191,4 @@ fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
         Some(path) => Config::load(path),
         None => Ok(Config::default()),
     }
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYCHECK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
 }

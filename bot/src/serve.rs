@@ -21,10 +21,12 @@ use tracing::info;
 
 use crate::config::{Config, EvidenceSource, SlackMode};
 use crate::slack::api::RetryPolicy;
-use crate::slack::dedupe::StoreDedupe;
+use crate::dedupe::StoreDedupe;
+use keycheck_core::approval::Platform;
 use keycheck_core::store::{Store, display_url};
 use crate::slack::signature::{SigningSecret, Verifier};
-use crate::slack::{self, BotParts, NoButtons, SlackBot, SlackSecrets};
+use crate::slack::{self, BotParts, SlackBot, SlackSecrets};
+use crate::containment::LiveRemediators;
 
 /// Opens the evidence an investigation reads.
 pub trait EvidenceFactory: Send + Sync {
@@ -93,15 +95,20 @@ pub fn secrets_from_env(mode: SlackMode) -> anyhow::Result<SlackSecrets> {
     Ok(secrets)
 }
 
-/// Builds the bot's parts from the configuration: the evidence source and the store.
+/// Builds the bot's parts from the configuration: the evidence source, the store, and the
+/// remediators of the containment buttons.
 pub async fn bot_parts(config: &Config) -> anyhow::Result<BotParts> {
     let store = Store::open(&config.store.database_url)
         .await
         .with_context(|| format!("store.database_url = {:?}: cannot open the store", display_url(&config.store.database_url)))?;
     Ok(BotParts {
         evidence: evidence_factory(config)?,
-        dedupe: Arc::new(StoreDedupe::new(store)),
-        buttons: Arc::new(NoButtons),
+        dedupe: Arc::new(StoreDedupe::new(store.clone(), Platform::Slack)),
+        store,
+        remediators: Arc::new(LiveRemediators {
+            aws: config.aws.clone(),
+            contain: config.contain.clone(),
+        }),
         retry: RetryPolicy::default(),
     })
 }
@@ -133,9 +140,13 @@ pub async fn start_http(config: &Config, secrets: &SlackSecrets, parts: BotParts
         .signing_secret
         .as_deref()
         .context("SLACK_SIGNING_SECRET is not set: the HTTP Events API needs it")?;
+    crate::metrics::install();
     let bot = SlackBot::connect(config, secrets, parts).await?;
     let verifier = Verifier::new(SigningSecret::new(signing_secret));
-    let router = slack::http::router(Arc::clone(&bot), verifier);
+    let mut router = slack::http::router(Arc::clone(&bot), verifier);
+    if config.metrics.separate_listen(config.slack.listen()).is_none() {
+        router = router.merge(crate::metrics::metrics_router());
+    }
     let addr = listener.local_addr()?;
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(slack::http::serve(listener, router, async move {
@@ -150,14 +161,58 @@ pub async fn start_http(config: &Config, secrets: &SlackSecrets, parts: BotParts
     })
 }
 
-/// Runs `keycheck serve` until SIGINT or SIGTERM.
+/// Runs `keycheck serve` until SIGINT or SIGTERM: the Slack bot when `SLACK_BOT_TOKEN`
+/// is set, the Discord bot when `DISCORD_TOKEN` is set, or both.
 pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
+    let slack = std::env::var("SLACK_BOT_TOKEN").is_ok_and(|token| !token.trim().is_empty());
+    let discord_secrets = crate::discord::server::secrets_from_env(config)?;
+    anyhow::ensure!(
+        slack || discord_secrets.is_some(),
+        "neither SLACK_BOT_TOKEN nor DISCORD_TOKEN is set: export the bot token of the Slack app, of the Discord application, or both"
+    );
+    crate::metrics::install();
+    let discord = match &discord_secrets {
+        Some(secrets) => Some(crate::discord::server::start_from_config(config, secrets).await?),
+        None => None,
+    };
+    let result = if slack { run_slack(config).await } else { run_health(config).await };
+    if let Some(discord) = discord {
+        discord.stop().await;
+    }
+    result
+}
+
+/// Serves `/healthz` (and `/metrics`) on `slack.listen` until SIGINT or SIGTERM, for a
+/// process that runs the Discord bot alone.
+async fn run_health(config: &Config) -> anyhow::Result<ExitCode> {
+    let listen = config.slack.listen();
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("slack.listen = {listen}: cannot bind; pick a free address and port"))?;
+    let metrics_listener = crate::metrics::start_listener(config).await?;
+    let router = match &metrics_listener {
+        Some(_) => slack::http::health_router(),
+        None => crate::metrics::router(),
+    };
+    let health = tokio::spawn(slack::http::serve(listener, router, std::future::pending()));
+    info!(%listen, "HTTP listener for /healthz started; Slack is off because SLACK_BOT_TOKEN is not set");
+    shutdown_signal().await;
+    info!("stopping");
+    health.abort();
+    drop(metrics_listener);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the Slack bot until SIGINT or SIGTERM.
+async fn run_slack(config: &Config) -> anyhow::Result<ExitCode> {
     let secrets = secrets_from_env(config.slack.mode)?;
     let parts = bot_parts(config).await?;
     let listen = config.slack.listen();
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("slack.listen = {listen}: cannot bind; pick a free address and port"))?;
+    crate::metrics::install();
+    let metrics_listener = crate::metrics::start_listener(config).await?;
 
     match config.slack.mode {
         SlackMode::Http => {
@@ -168,8 +223,12 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
         }
         SlackMode::Socket => {
             let bot = SlackBot::connect(config, &secrets, parts).await?;
-            let health = tokio::spawn(slack::http::serve(listener, slack::http::health_router(), std::future::pending()));
-            info!(%listen, "serving /healthz; connecting to Slack in Socket Mode");
+            let (health_router, routes) = match &metrics_listener {
+                Some(_) => (slack::http::health_router(), "/healthz"),
+                None => (crate::metrics::router(), "/healthz and /metrics"),
+            };
+            let health = tokio::spawn(slack::http::serve(listener, health_router, std::future::pending()));
+            info!(%listen, routes, "HTTP listener started; connecting to Slack in Socket Mode");
             let app_token = secrets.app_token.as_deref().expect("checked by secrets_from_env");
             let socket = slack::socket::start(bot, app_token).await?;
             shutdown_signal().await;
@@ -178,6 +237,7 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
             health.abort();
         }
     }
+    drop(metrics_listener);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,8 +1,8 @@
 //! Who may run `/keycheck` and where: the channels, users and user groups of `[slack]`.
 //!
 //! Channel and user lists are checked from the configuration alone. User groups need
-//! `usergroups.users.list`; members are cached for [`GROUP_CACHE_TTL`], so that a
-//! command does not wait on Slack every time.
+//! `usergroups.users.list`, and [`GroupMembers`] caches members for [`GROUP_CACHE_TTL`],
+//! so that a command or a button click does not wait on Slack every time.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -31,7 +31,53 @@ pub struct AccessPolicy {
     channels: HashSet<String>,
     users: HashSet<String>,
     groups: Vec<String>,
+    members: GroupMembers,
+}
+
+/// The members of Slack user groups, read with `usergroups.users.list` and trusted for
+/// [`GROUP_CACHE_TTL`].
+#[derive(Debug, Default)]
+pub struct GroupMembers {
     members: Mutex<HashMap<String, (HashSet<String>, Instant)>>,
+}
+
+impl GroupMembers {
+    /// Creates an empty cache.
+    pub fn new() -> GroupMembers {
+        GroupMembers::default()
+    }
+
+    /// Returns whether `user` is a member of user group `group`, reading the members from
+    /// Slack unless they are cached.
+    pub async fn contains(&self, api: &SlackApi, group: &str, user: &str) -> Result<bool, ApiError> {
+        let cached = {
+            let members = self.members.lock().expect("group cache lock is never poisoned");
+            members
+                .get(group)
+                .filter(|(_, fetched)| fetched.elapsed() < GROUP_CACHE_TTL)
+                .map(|(users, _)| users.contains(user))
+        };
+        if let Some(is_member) = cached {
+            return Ok(is_member);
+        }
+        let users: HashSet<String> = api.user_group_members(group).await?.into_iter().collect();
+        let is_member = users.contains(user);
+        let mut members = self.members.lock().expect("group cache lock is never poisoned");
+        members.insert(group.to_string(), (users, Instant::now()));
+        Ok(is_member)
+    }
+
+    /// Returns the user groups among `ids` that `user` is a member of. Entries that are
+    /// not user group IDs (`S…`), such as user IDs, are skipped without a Slack call.
+    pub async fn groups_of(&self, api: &SlackApi, user: &str, ids: &[String]) -> Result<Vec<String>, ApiError> {
+        let mut groups = Vec::new();
+        for id in ids.iter().filter(|id| id.starts_with('S')) {
+            if !groups.contains(id) && self.contains(api, id, user).await? {
+                groups.push(id.clone());
+            }
+        }
+        Ok(groups)
+    }
 }
 
 impl AccessPolicy {
@@ -41,7 +87,7 @@ impl AccessPolicy {
             channels: settings.allowed_channels.iter().cloned().collect(),
             users: settings.allowed_users.iter().cloned().collect(),
             groups: settings.allowed_user_groups.clone(),
-            members: Mutex::new(HashMap::new()),
+            members: GroupMembers::new(),
         }
     }
 
@@ -67,24 +113,7 @@ impl AccessPolicy {
     /// are not cached from Slack.
     pub async fn in_allowed_group(&self, api: &SlackApi, user: &str) -> Result<bool, ApiError> {
         for group in &self.groups {
-            let cached = {
-                let members = self.members.lock().expect("access lock is never poisoned");
-                members
-                    .get(group)
-                    .filter(|(_, fetched)| fetched.elapsed() < GROUP_CACHE_TTL)
-                    .map(|(users, _)| users.contains(user))
-            };
-            let is_member = match cached {
-                Some(is_member) => is_member,
-                None => {
-                    let users: HashSet<String> = api.user_group_members(group).await?.into_iter().collect();
-                    let is_member = users.contains(user);
-                    let mut members = self.members.lock().expect("access lock is never poisoned");
-                    members.insert(group.clone(), (users, Instant::now()));
-                    is_member
-                }
-            };
-            if is_member {
+            if self.members.contains(api, group, user).await? {
                 return Ok(true);
             }
         }

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use keycheck_core::redact::redact;
 use serde_json::{Value, json};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tracing::{debug, warn};
+
+use crate::metrics::{self, ChatCallOutcome};
 
 /// The HTTP connector: HTTPS to Slack, plain HTTP allowed for a loopback test server.
 pub type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
@@ -178,7 +179,23 @@ impl SlackApi {
         .map(drop)
     }
 
+    /// Runs `call` with retries, and counts it and each of its 429 answers in the metrics.
     async fn with_retries<F, Fut>(&self, method: &'static str, call: F) -> Result<Value, ApiError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Value, SlackClientError>>,
+    {
+        let result = self.retry_loop(method, call).await;
+        let outcome = match &result {
+            Ok(_) => ChatCallOutcome::Ok,
+            Err(ApiError::RateLimited { .. }) => ChatCallOutcome::RateLimited,
+            Err(_) => ChatCallOutcome::Error,
+        };
+        metrics::record_chat_call("slack", method, outcome);
+        result
+    }
+
+    async fn retry_loop<F, Fut>(&self, method: &'static str, call: F) -> Result<Value, ApiError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<Value, SlackClientError>>,
@@ -193,6 +210,7 @@ impl SlackApi {
             let last = attempt >= self.retry.max_attempts;
             match error {
                 SlackClientError::RateLimitError(limit) => {
+                    metrics::record_chat_rate_limited("slack", method);
                     let delay = limit.retry_after.unwrap_or(self.retry.default_delay);
                     if last {
                         warn!(method, attempts = attempt, "Slack API still rate limited; giving up");
@@ -309,43 +327,4 @@ fn transport_message(error: &SlackClientError) -> String {
     }
 }
 
-/// Redacts secrets in every string of `value`, keys included.
-pub fn redact_strings(value: &mut Value) {
-    match value {
-        Value::String(text) => {
-            if let std::borrow::Cow::Owned(redacted) = redact(text) {
-                *text = redacted;
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(redact_strings),
-        Value::Object(map) => {
-            let needs_new_keys = map.keys().any(|key| matches!(redact(key), std::borrow::Cow::Owned(_)));
-            if needs_new_keys {
-                let entries = std::mem::take(map);
-                for (key, item) in entries {
-                    map.insert(redact(&key).into_owned(), item);
-                }
-            }
-            map.values_mut().for_each(redact_strings);
-        }
-        _ => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redact_strings_reaches_nested_values() {
-        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
-        let mut value = json!({
-            "text": format!("key AKIAIOSFODNN7EXAMPLE secret {secret}"),
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": format!("aws_secret_access_key = {secret}")}}],
-        });
-        redact_strings(&mut value);
-        let text = value.to_string();
-        assert!(!text.contains(secret), "{text}");
-        assert!(text.contains("AKIAIOSFODNN7EXAMPLE"), "{text}");
-    }
-}
+pub use crate::chat::redact_strings;

@@ -11,12 +11,6 @@ use keycheck_core::key::parse_key_input;
 
 use crate::user_error::UserError;
 
-/// The shortest window `--window` accepts.
-const MIN_WINDOW: Duration = Duration::from_secs(60 * 60);
-
-/// The maximum window `--window` accepts, because CloudTrail's event history keeps 90 days.
-const MAX_WINDOW: Duration = Duration::from_secs(90 * 24 * 60 * 60);
-
 /// The request in the text after `/keycheck`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CommandRequest {
@@ -71,15 +65,7 @@ pub fn parse(text: &str) -> Result<CommandRequest, UserError> {
 }
 
 fn parse_window(value: &str) -> Result<Duration, UserError> {
-    let shown: String = value.chars().take(20).collect();
-    let window = humantime::parse_duration(value)
-        .map_err(|_| UserError::new(format!("--window {shown} is not a length: write one such as 90m, 24h or 7d")))?;
-    if window < MIN_WINDOW || window > MAX_WINDOW {
-        return Err(UserError::new(format!(
-            "--window {shown} is out of range: use at least 1h and at most 90d, the CloudTrail event history"
-        )));
-    }
-    Ok(window)
+    crate::chat::parse_window("--window", value)
 }
 
 #[cfg(test)]

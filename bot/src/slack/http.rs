@@ -115,15 +115,15 @@ async fn events(State(bot): State<Arc<SlackBot>>, headers: HeaderMap, body: Byte
     }
 }
 
-/// Acknowledges button clicks and other interactions.
-///
-/// TODO: hand `block_actions` payloads of the root message's action buttons to the
-/// approval flow; until then clicks are acknowledged and logged.
-async fn interactions(Form(form): Form<std::collections::HashMap<String, String>>) -> StatusCode {
-    let kind = form
-        .get("payload")
-        .and_then(|payload| serde_json::from_str::<Value>(payload).ok())
-        .and_then(|payload| payload.get("type").and_then(Value::as_str).map(str::to_string));
-    debug!(interaction = kind.as_deref().unwrap_or("-"), "ignored an interaction: no handler yet");
+/// Acknowledges an interaction at once and hands its payload to the bot, which handles
+/// clicks on the containment buttons in a task of its own.
+async fn interactions(State(bot): State<Arc<SlackBot>>, Form(form): Form<std::collections::HashMap<String, String>>) -> StatusCode {
+    let Some(payload) = form.get("payload").and_then(|payload| serde_json::from_str::<Value>(payload).ok()) else {
+        warn!("a signed interaction request has no JSON payload");
+        return StatusCode::BAD_REQUEST;
+    };
+    let kind = payload.get("type").and_then(Value::as_str).unwrap_or("-");
+    debug!(interaction = kind, "interaction received");
+    bot.handle_interaction(payload);
     StatusCode::OK
 }

@@ -9,7 +9,7 @@ pub const BOT_SCOPES: [(&str, &str); 6] = [
     ("chat:write.public", "post in public channels without being invited first"),
     ("channels:history", "read messages of watched public channels for alerts"),
     ("groups:history", "read messages of watched private channels for alerts"),
-    ("usergroups:read", "check membership of slack.allowed_user_groups"),
+    ("usergroups:read", "check membership of slack.allowed_user_groups and of the user groups in slack.approvals"),
 ];
 
 /// Returns the manifest as YAML. With `request_base_url` (such as

@@ -6,14 +6,17 @@
 //! modules split the work by concern: `signature` verifies HTTP requests, `command`
 //! parses the command text, `access` decides who may run it, `message` reads alert
 //! messages, `dedupe` stops repeated runs, `thread` posts an investigation, `blocks`
-//! renders messages within Block Kit's limits, and `api` calls the Web API.
+//! renders messages within Block Kit's limits, `api` calls the Web API, and
+//! `interaction` offers the containment buttons and handles their clicks.
 
 pub mod access;
+pub mod action_view;
 pub mod api;
 pub mod blocks;
 pub mod command;
-pub mod dedupe;
+pub use crate::dedupe;
 pub mod http;
+pub mod interaction;
 pub mod manifest;
 pub mod message;
 pub mod signature;
@@ -26,22 +29,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use async_trait::async_trait;
 use chrono::Utc;
 use keycheck_core::alert::{self, Alert};
 use keycheck_core::geo::Geo;
-use keycheck_core::playbook::{AlertContext, Investigation, Origin, Outcome, PlaybookConfig};
+use keycheck_core::playbook::{AlertContext, Investigation, Origin, PlaybookConfig};
 use keycheck_core::render::Renderer;
 use serde_json::Value;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use self::access::{Access, AccessPolicy};
+use keycheck_core::approval::{Actor, Platform};
+use keycheck_core::store::Store;
+
+use self::access::{Access, AccessPolicy, GroupMembers};
 use self::api::{BotIdentity, Message, RetryPolicy, SlackApi};
 use self::command::CommandRequest;
 use self::dedupe::{Claim, Dedupe, ThreadRecord};
 use self::thread::{RunError, Start};
-use self::view::{ButtonView, HelpView, NoticeView, RootContext};
+use self::view::{HelpView, NoticeView, RootContext};
 use crate::config::Config;
+use crate::containment::{Containment, RemediatorFactory};
 use crate::serve::EvidenceFactory;
 use crate::user_error::internal_error;
 
@@ -92,36 +98,16 @@ pub struct SlashCommand {
     pub response_url: Option<String>,
 }
 
-/// The hook that turns a diagnosis's recommended actions into buttons on the root message.
-#[async_trait]
-pub trait ActionButtons: Send + Sync {
-    /// Returns the buttons for `outcome`, posted in `channel` under the root message `root_ts`.
-    async fn buttons(&self, outcome: &Outcome, channel: &str, root_ts: &str) -> anyhow::Result<Vec<ButtonView>>;
-}
-
-/// No buttons: the root message shows the verdict only.
-///
-/// TODO: replace with an implementation that registers each recommended action of the
-/// diagnosis as a pending action in `keycheck_core::approval` and returns one button per
-/// action, with the action's opaque ID as the button's value.
-#[derive(Debug, Default)]
-pub struct NoButtons;
-
-#[async_trait]
-impl ActionButtons for NoButtons {
-    async fn buttons(&self, _outcome: &Outcome, _channel: &str, _root_ts: &str) -> anyhow::Result<Vec<ButtonView>> {
-        Ok(Vec::new())
-    }
-}
-
 /// The components of the bot besides the configuration.
 pub struct BotParts {
-    /// The evidence source of every investigation.
+    /// The evidence source of every investigation and post-deactivation check.
     pub evidence: Arc<dyn EvidenceFactory>,
     /// The deduplication state.
     pub dedupe: Arc<dyn Dedupe>,
-    /// The hook for containment buttons.
-    pub buttons: Arc<dyn ActionButtons>,
+    /// The store of pending containment actions and the audit log.
+    pub store: Store,
+    /// The AWS clients that plan and run containment actions.
+    pub remediators: Arc<dyn RemediatorFactory>,
     /// The retry policy of Web API calls.
     pub retry: RetryPolicy,
 }
@@ -137,6 +123,10 @@ pub struct SlackBot {
     default_window: Duration,
     default_window_text: String,
     access: AccessPolicy,
+    /// The containment buttons, or `None` when `[slack.approvals]` names no approver.
+    containment: Option<Arc<Containment>>,
+    /// The user groups of clickers, for the approval policy.
+    approval_groups: GroupMembers,
     parts: BotParts,
     started: AtomicUsize,
     running: AtomicUsize,
@@ -154,16 +144,8 @@ impl SlackBot {
 
         let renderer = Renderer::with_overrides(config.templates.as_deref())?;
         let geo = Arc::new(Geo::open(&config.geo).context("cannot open the geolocation databases")?);
-        let playbook = PlaybookConfig {
-            step_timeout: config.playbook.step_timeout(),
-            history: chrono::Duration::from_std(config.playbook.history()).context("playbook.history is too long")?,
-            widen_to: config
-                .playbook
-                .widen_to()
-                .map(chrono::Duration::from_std)
-                .transpose()
-                .context("playbook.widen_to is too long")?,
-        };
+        let playbook = crate::chat::playbook_config(&config.playbook)?;
+        let containment = containment(config, &parts, &identity)?;
         Ok(Arc::new(SlackBot {
             settings: config.slack.clone(),
             api,
@@ -174,6 +156,8 @@ impl SlackBot {
             default_window: config.playbook.window(),
             default_window_text: config.playbook.window.clone(),
             access: AccessPolicy::new(&config.slack),
+            containment,
+            approval_groups: GroupMembers::new(),
             parts,
             started: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
@@ -343,6 +327,13 @@ impl SlackBot {
         }
     }
 
+    /// Handles an interaction payload (a `block_actions` click on a containment button)
+    /// in a spawned task, so the caller acknowledges it at once.
+    pub fn handle_interaction(self: &Arc<Self>, payload: Value) {
+        let bot = Arc::clone(self);
+        tokio::spawn(interaction::handle(bot, payload));
+    }
+
     /// Handles an `event_callback` payload in a spawned task, which drops repeated
     /// deliveries of one event (same `event_id`).
     pub async fn handle_event(self: &Arc<Self>, callback: Value) {
@@ -422,7 +413,7 @@ impl SlackBot {
                 alert_ts: Some(message.ts.clone()),
                 context: RootContext {
                     requester_mrkdwn: alert_requester(&alert, &message),
-                    note: alert_note(&alert),
+                    note: crate::chat::alert_note(&alert),
                 },
             };
             let error = match thread::run(&self, start).await {
@@ -544,6 +535,35 @@ impl SlackBot {
     }
 }
 
+/// Builds the containment service of `[slack.approvals]`, or returns `None` when it names
+/// no approver or the bot runs on the demonstration incident, which is in no AWS account.
+fn containment(config: &Config, parts: &BotParts, identity: &BotIdentity) -> anyhow::Result<Option<Arc<Containment>>> {
+    let approvals = &config.slack.approvals;
+    if !approvals.enabled() {
+        info!("containment buttons off: slack.approvals names no approver");
+        return Ok(None);
+    }
+    if config.evidence.source == crate::config::EvidenceSource::Demo {
+        info!("containment buttons off: the demonstration incident is in no AWS account");
+        return Ok(None);
+    }
+    let bot = Actor {
+        platform: Platform::Slack,
+        user_id: identity.user_id.clone(),
+        display_name: "keycheck".to_string(),
+    };
+    let containment = Containment::new(
+        parts.store.clone(),
+        approvals.policy(),
+        Arc::clone(&parts.remediators),
+        Arc::clone(&parts.evidence),
+        config.contain.post_check_delay().context("invalid contain.post_check_delay")?,
+        bot,
+    );
+    info!(two_person_rule = approvals.two_person_rule, expiry = %approvals.expiry, "containment buttons on");
+    Ok(Some(Arc::new(containment)))
+}
+
 /// Builds a message link without calling Slack: `{workspace}/archives/{channel}/p{ts}`.
 pub fn constructed_permalink(workspace_url: Option<&str>, channel: &str, ts: &str) -> String {
     let base = workspace_url.unwrap_or("https://slack.com/").trim_end_matches('/');
@@ -563,20 +583,6 @@ fn alert_requester(alert: &Alert, message: &message::IncomingMessage) -> String 
     format!("{} {poster}", keycheck_core::render::escape_slack(&what))
 }
 
-fn alert_note(alert: &Alert) -> Option<String> {
-    let mut notes = Vec::new();
-    if alert.key_ids.len() > 1 {
-        let others: Vec<&str> = alert.key_ids[1..].iter().map(|key| key.as_str()).collect();
-        notes.push(format!(
-            "This alert also names {}: run /keycheck with each to investigate it.",
-            others.join(", ")
-        ));
-    }
-    if alert.secret_pasted {
-        notes.push("The alert message also contains a secret access key: treat it as exposed.".to_string());
-    }
-    (!notes.is_empty()).then(|| notes.join(" "))
-}
 
 #[cfg(test)]
 mod tests {

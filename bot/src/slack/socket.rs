@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rvstruct::ValueStruct;
 use slack_morphism::prelude::*;
-use tracing::{debug, error, warn};
+use tracing::{error, warn};
 
 use super::api::{Connector, Message};
 use super::{SlackBot, SlashCommand};
@@ -109,19 +109,23 @@ async fn on_push_event(
     Ok(())
 }
 
-/// Acknowledges interactions.
+/// Hands an interaction to the bot, which handles clicks on the containment buttons in a
+/// task of its own, so the envelope is acknowledged at once.
 ///
-/// TODO: hand `block_actions` of the root message's buttons to the approval flow.
+/// NOTE: as with events, slack-morphism parses the interaction into its model first, so a
+/// clicked message whose blocks its model cannot read fails before this callback runs.
 async fn on_interaction(
     event: SlackInteractionEvent,
     _client: Arc<SlackClient<Connector>>,
-    _state: SlackClientEventsUserState,
+    state: SlackClientEventsUserState,
 ) -> UserCallbackResult<()> {
-    let kind = match event {
-        SlackInteractionEvent::BlockActions(_) => "block_actions",
-        _ => "other",
+    let Some(bot) = bot_of(&state).await else {
+        return Err("the Socket Mode listener has no bot state".into());
     };
-    debug!(interaction = kind, "ignored an interaction: no handler yet");
+    match serde_json::to_value(&event) {
+        Ok(payload) => bot.handle_interaction(payload),
+        Err(error) => warn!(%error, "cannot read a Socket Mode interaction"),
+    }
     Ok(())
 }
 

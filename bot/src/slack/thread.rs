@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use keycheck_core::playbook::{self, Investigation, Outcome, Progress};
 use keycheck_core::render::view::DiagnosisView;
 use keycheck_core::render::StepView;
-use keycheck_core::report::{StepData, StepReport};
+use keycheck_core::report::StepReport;
 use tracing::{info, warn};
 
 use super::api::{ApiError, Message};
@@ -80,9 +80,11 @@ pub async fn run(bot: &Arc<SlackBot>, start: Start) -> Result<(), RunError> {
     let key = investigation.key.to_string();
     let investigation_id = investigation.id.clone();
     let post = Poster { bot, channel: &channel, thread_ts: &thread_ts };
+    let mut metrics = crate::metrics::track_investigation(&investigation.origin);
     let mut progress = playbook::run(investigation, evidence, Arc::clone(&bot.geo), bot.playbook.clone());
     let mut outcome = None;
     while let Some(message) = progress.recv().await {
+        metrics.observe(&message);
         match message {
             Progress::Started(_) => {}
             Progress::Finished(report) => post.step(&report).await,
@@ -162,15 +164,15 @@ async fn update_root(
     key: &str,
     investigation_id: &str,
 ) {
-    let buttons = match bot.parts.buttons.buttons(outcome, channel, root_ts).await {
-        Ok(buttons) => buttons,
-        Err(error) => {
-            internal_error(&error, "cannot prepare the action buttons; the root message shows the verdict only");
-            Vec::new()
-        }
-    };
+    let (buttons, not_offered) = super::interaction::offer(bot, outcome, channel).await;
     let diagnosis = DiagnosisView::new(&outcome.diagnosis);
-    let view = view.finished(key, &diagnosis, resolved_account(outcome).as_deref(), investigation_id, buttons);
+    let mut view = view.finished(key, &diagnosis, crate::chat::resolved_account(outcome).as_deref(), investigation_id, buttons);
+    if let Some(not_offered) = not_offered {
+        view.note = Some(match view.note.take() {
+            Some(note) => format!("{note}\n{not_offered}"),
+            None => not_offered,
+        });
+    }
     let message = match blocks::render(&bot.renderer, "root", &view) {
         Ok(message) => message,
         Err(error) => {
@@ -181,12 +183,4 @@ async fn update_root(
     if let Err(error) = bot.api.update_message(channel, root_ts, &message).await {
         tracing::error!(error = %error, "the root message could not be updated with the verdict");
     }
-}
-
-/// Returns the account step 0 established, with how.
-fn resolved_account(outcome: &Outcome) -> Option<String> {
-    outcome.reports.iter().find_map(|report| match &report.data {
-        StepData::Resolve(info) => info.account_id.clone(),
-        _ => None,
-    })
 }

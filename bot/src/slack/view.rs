@@ -7,7 +7,6 @@
 //! inserted with `{{{json_string …}}}`. Every text was redacted by the core views or is
 //! redacted here.
 
-use keycheck_core::key::AccountDecoding;
 use keycheck_core::playbook::Investigation;
 use keycheck_core::redact::redact;
 use keycheck_core::render::escape_slack;
@@ -61,7 +60,7 @@ impl RootView {
             fallback: format!("keycheck is investigating {key}"),
             title: format!("🔎 Investigating {key}"),
             key_field: format!("*Access key*\n`{key}` ({})", header.key_kind),
-            account_field: format!("*Account*\n{}", decoded_account(investigation)),
+            account_field: format!("*Account*\n{}", crate::chat::decoded_account(investigation)),
             requester_mrkdwn: format!("*Requested by*\n{}", context.requester_mrkdwn),
             window_field: format!("*Window*\n{}", header.window),
             summary: None,
@@ -92,13 +91,6 @@ impl RootView {
         self.buttons = buttons;
         self.status = format!("{investigation_id} · finished: the steps and the diagnosis are in the thread");
         self
-    }
-}
-
-fn decoded_account(investigation: &Investigation) -> String {
-    match investigation.key.decode_account() {
-        AccountDecoding::Decoded { account_id } => format!("{account_id} (decoded from the key ID)"),
-        AccountDecoding::NotBase32 => "unknown until step 0 resolves it".to_string(),
     }
 }
 
