@@ -35,7 +35,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-/// The bot token the harness gives the bot; the fake rejects any other.
+/// The bot token the harness gives the bot. The fake rejects any other.
 pub const BOT_TOKEN: &str = "keycheck-test-discord-bot-token";
 /// The bot user's ID, as `/users/@me` returns it.
 pub const BOT_USER_ID: u64 = 1_100_000_000_000_000_001;
@@ -63,7 +63,7 @@ pub struct Call {
     /// The HTTP status of the fake's response.
     pub status: u16,
     /// The JSON of the fake's response, `Null` for 204.
-    pub answer: Value,
+    pub response: Value,
 }
 
 impl Call {
@@ -198,7 +198,7 @@ impl FakeDiscord {
         self.chat_calls().into_iter().map(|call| call.route).collect()
     }
 
-    /// Waits until `done` holds for the calls, and returns them. Panics with the
+    /// Waits until `done` returns true for the calls, and returns them. Panics with the
     /// transcript of every call when `timeout` passes first.
     pub async fn wait_for(&self, what: &str, timeout: Duration, done: impl Fn(&[Call]) -> bool) -> Vec<Call> {
         let started = Instant::now();
@@ -259,7 +259,7 @@ pub fn transcript(calls: &[Call]) -> String {
                 body.truncate(cut);
                 body.push('…');
             }
-            format!("{index:>3}. {} -> {} {}\n     {} {body}", call.route, call.status, call.answer, call.path)
+            format!("{index:>3}. {} -> {} {}\n     {} {body}", call.route, call.status, call.response, call.path)
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -299,7 +299,7 @@ async fn rest(State(state): State<Arc<Mutex<FakeState>>>, method: Method, uri: U
 
     let mut state = state.lock().unwrap();
     let failure = state.failures.get_mut(&route).and_then(VecDeque::pop_front);
-    let (status, answer, retry_after) = match (authorized, failure) {
+    let (status, response_body, retry_after) = match (authorized, failure) {
         (false, _) => (401, json!({"message": "401: Unauthorized", "code": 0}), None),
         (true, Some(Failure::RateLimited { retry_after })) => (
             429,
@@ -315,7 +315,7 @@ async fn rest(State(state): State<Arc<Mutex<FakeState>>>, method: Method, uri: U
         route,
         body,
         status,
-        answer: answer.clone(),
+        response: response_body.clone(),
     });
     drop(state);
 
@@ -323,7 +323,7 @@ async fn rest(State(state): State<Arc<Mutex<FakeState>>>, method: Method, uri: U
     let mut response = if status == StatusCode::NO_CONTENT {
         status.into_response()
     } else {
-        (status, axum::Json(answer)).into_response()
+        (status, axum::Json(response_body)).into_response()
     };
     if let Some(seconds) = retry_after {
         response.headers_mut().insert(header::RETRY_AFTER, seconds.to_string().parse().unwrap());
@@ -337,7 +337,7 @@ async fn rest(State(state): State<Arc<Mutex<FakeState>>>, method: Method, uri: U
 fn success(state: &mut FakeState, route: &str, path: &str, body: &Value) -> (u16, Value, Option<f64>) {
     let ids: Vec<u64> = path.split('/').filter_map(|segment| segment.parse().ok()).collect();
     let token = || path.split('/').nth(5).unwrap_or_default().to_string();
-    let answer = match route {
+    let response_body = match route {
         "GET /gateway" => json!({"url": state.gateway_url}),
         "GET /gateway/bot" => json!({
             "url": state.gateway_url, "shards": 1,
@@ -386,7 +386,7 @@ fn success(state: &mut FakeState, route: &str, path: &str, body: &Value) -> (u16
         "PATCH /channels/{id}/messages/{id}" => message(ids[1], ids[0], body, false),
         _ => return (404, json!({"message": "404: Not Found", "code": 0}), None),
     };
-    (200, answer, None)
+    (200, response_body, None)
 }
 
 fn next_id(state: &mut FakeState) -> u64 {
@@ -485,7 +485,7 @@ async fn gateway_session(stream: TcpStream, state: Arc<Mutex<FakeState>>, mut di
                                 route: "GATEWAY IDENTIFY".to_string(),
                                 body: recorded,
                                 status: if token == BOT_TOKEN { 200 } else { 401 },
-                                answer: Value::Null,
+                                response: Value::Null,
                             });
                         }
                         if token != BOT_TOKEN {
@@ -554,15 +554,15 @@ pub struct DiscordHarness {
     _store: tempfile::TempDir,
 }
 
-/// A response of the endpoint.
+/// A response of the bot's interactions endpoint.
 #[derive(Debug)]
-pub struct Answer {
+pub struct EndpointResponse {
     pub status: u16,
     pub body: String,
     pub elapsed: Duration,
 }
 
-impl Answer {
+impl EndpointResponse {
     /// Returns the body as JSON, or `Null` when it is empty or not JSON.
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
@@ -571,7 +571,7 @@ impl Answer {
 
 impl DiscordHarness {
     /// Starts the fake and the bot in `http` mode, with demo evidence and a SQLite store in
-    /// a temporary folder. `discord_table` adds lines to `[discord]`; with a `mode` line it
+    /// a temporary folder. `discord_table` adds lines to `[discord]`, and a `mode` line in it
     /// sets the mode, such as `mode = "gateway"`.
     pub async fn start(discord_table: &str) -> DiscordHarness {
         DiscordHarness::start_with(FakeDiscord::start().await, discord_table, "[evidence]\nsource = \"demo\"\n").await
@@ -630,16 +630,16 @@ impl DiscordHarness {
     }
 
     /// Sends `body` to the endpoint with the given headers, and returns the response.
-    pub async fn send_raw(&self, headers: &[(&str, String)], body: Vec<u8>) -> Answer {
+    pub async fn send_raw(&self, headers: &[(&str, String)], body: Vec<u8>) -> EndpointResponse {
         let mut request = self.client.post(self.url()).header("content-type", "application/json").body(body);
         for (name, value) in headers {
             request = request.header(*name, value);
         }
         let started = Instant::now();
-        let response = request.send().await.expect("the endpoint answers");
+        let response = request.send().await.expect("the endpoint responds");
         let status = response.status().as_u16();
         let body = response.text().await.unwrap_or_default();
-        Answer {
+        EndpointResponse {
             status,
             body,
             elapsed: started.elapsed(),
@@ -647,7 +647,7 @@ impl DiscordHarness {
     }
 
     /// Sends `payload` signed now with the test application's key.
-    pub async fn interaction(&self, payload: &Value) -> Answer {
+    pub async fn interaction(&self, payload: &Value) -> EndpointResponse {
         let body = payload.to_string().into_bytes();
         let timestamp = now();
         let headers = [
@@ -736,7 +736,7 @@ pub fn interaction_token(interaction_id: u64) -> String {
 }
 
 /// Returns a `MESSAGE_CREATE` payload of a guild message with `content` and `embeds`.
-/// `author` is a user object; [`webhook_author`] and [`person`] build common ones.
+/// `author` is a user object, such as one that [`webhook_author`] or [`person`] builds.
 pub fn gateway_message(message_id: u64, channel_id: u64, author: Value, content: &str, embeds: Value) -> Value {
     json!({
         "id": message_id.to_string(), "channel_id": channel_id.to_string(), "guild_id": GUILD_ID.to_string(),
@@ -751,7 +751,7 @@ pub fn person(user_id: u64, name: &str) -> Value {
     json!({"id": user_id.to_string(), "username": name, "global_name": name, "discriminator": "0", "avatar": null})
 }
 
-/// Returns the author of a webhook's message; the webhook's ID is the author's ID.
+/// Returns the author of a webhook's message, whose ID is the webhook's ID.
 pub fn webhook_author(webhook_id: u64, name: &str) -> Value {
     json!({"id": webhook_id.to_string(), "username": name, "discriminator": "0000", "avatar": null, "bot": true})
 }

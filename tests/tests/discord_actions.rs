@@ -18,7 +18,7 @@ use keycheck_tests::discord_api::{Call, DiscordHarness, FakeDiscord, GUILD_ID, c
 use serde_json::json;
 
 const CHANNEL: u64 = 1_200_000_000_000_000_001;
-/// The root message under which the actions are offered; its thread has its ID.
+/// The root message under which the actions are offered. Its thread has the same ID.
 const ROOT: u64 = 1_250_000_000_000_000_001;
 const RESPONDERS: u64 = 1_600_000_000_000_000_001;
 const REQUESTER: u64 = 1_400_000_000_000_000_001;
@@ -108,12 +108,12 @@ async fn calls_after(setup: &Setup, from: usize, what: &str, done: impl Fn(&[Cal
 }
 
 #[tokio::test]
-async fn unauthorized_click_refused_ephemerally_nothing_runs() {
+async fn unauthorized_click_rejected_and_runs_nothing() {
     let setup = setup().await;
     let from = setup.harness.fake.calls().len();
     let click = component_interaction(1_900_000_000_000_000_001, STRANGER, &[7], CHANNEL, None, ROOT, setup.action.id.as_str());
-    let answer = setup.harness.interaction(&click).await;
-    assert_eq!(answer.status, 202, "{answer:?}");
+    let response = setup.harness.interaction(&click).await;
+    assert_eq!(response.status, 202, "{response:?}");
 
     calls_after(&setup, from, "the refusal", |calls| calls.iter().any(|c| c.route == FOLLOWUP)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -173,7 +173,7 @@ async fn approval_follows_two_person_rule() {
     let request = component_interaction(1_900_000_000_000_000_003, REQUESTER, &[RESPONDERS], CHANNEL, None, ROOT, &id);
     setup.harness.interaction(&request).await;
     let calls = calls_after(&setup, 0, "the approval request", |calls| calls.iter().any(|c| c.route == CREATE_MESSAGE)).await;
-    let approval_message: u64 = calls.iter().find(|c| c.route == CREATE_MESSAGE).unwrap().answer["id"].as_str().unwrap().parse().unwrap();
+    let approval_message: u64 = calls.iter().find(|c| c.route == CREATE_MESSAGE).unwrap().response["id"].as_str().unwrap().parse().unwrap();
 
     // The requester cannot approve their own request, although their role makes them an
     // approver.
@@ -217,7 +217,7 @@ async fn approval_follows_two_person_rule() {
 }
 
 #[tokio::test]
-async fn click_without_containment_configured_refused() {
+async fn click_without_containment_rejected() {
     let harness = DiscordHarness::start("").await;
     let click = component_interaction(1_900_000_000_000_000_007, APPROVER, &[], CHANNEL, None, ROOT, "AZaz09-_AZaz09-_AZaz09");
     assert_eq!(harness.interaction(&click).await.status, 202);

@@ -44,11 +44,11 @@ fn corpus() -> Option<PathBuf> {
     }
 }
 
-fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
+fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
         if path.is_dir() {
-            collect(&path, files);
+            collect_files(&path, files);
         } else {
             files.push(path);
         }
@@ -59,9 +59,9 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
 fn samples(corpus: &Path) -> Vec<String> {
     let mut files = Vec::new();
     for folder in FOLDERS {
-        collect(&corpus.join(folder), &mut files);
+        collect_files(&corpus.join(folder), &mut files);
     }
-    collect(&corpus.join("sekoia"), &mut files);
+    collect_files(&corpus.join("sekoia"), &mut files);
     let mut relative: Vec<String> = files
         .iter()
         .map(|p| p.strip_prefix(corpus).unwrap().to_string_lossy().replace('\\', "/"))
@@ -229,11 +229,11 @@ async fn alert_investigated_in_thread_on_its_message() {
     expected.extend([CREATE_MESSAGE; 12]);
     expected.push("PATCH /channels/{id}/messages/{id}");
     assert_eq!(routes, expected, "{shown}");
-    let thread_id: u64 = chat[0].answer["id"].as_str().unwrap().parse().unwrap();
+    let thread_id: u64 = chat[0].response["id"].as_str().unwrap().parse().unwrap();
     for post in &chat[1..13] {
         assert_eq!(post.path_id(1), Some(thread_id), "every post is in the alert's thread:\n{shown}");
     }
-    let root_id: u64 = chat[1].answer["id"].as_str().unwrap().parse().unwrap();
+    let root_id: u64 = chat[1].response["id"].as_str().unwrap().parse().unwrap();
     let edit = chat[13];
     assert_eq!(edit.path_id(1), Some(thread_id), "{shown}");
     assert_eq!(edit.path_id(3), Some(root_id), "the root message is edited with the verdict:\n{shown}");
@@ -294,8 +294,9 @@ async fn own_and_other_messages_start_nothing() {
     for message in messages {
         harness.fake.dispatch("MESSAGE_CREATE", message);
     }
-    // A message that does start an investigation, dispatched last: once its thread
-    // exists, every message before it was handled.
+    // A message that does start an investigation, dispatched last. Each message is
+    // handled in its own task, so the wait after its thread gives the earlier ones time to
+    // finish.
     let control = 1_840_000_000_000_000_009;
     harness.fake.dispatch("MESSAGE_CREATE", alert_message(control, WATCHED, &text, Shape::Content));
     root_in_thread(&harness, control).await;
@@ -305,7 +306,7 @@ async fn own_and_other_messages_start_nothing() {
     let threads: Vec<&Call> = calls.iter().filter(|c| c.route == START_THREAD).collect();
     assert_eq!(threads.len(), 1, "only the control message started a thread:\n{}", transcript(&calls));
     assert_eq!(threads[0].path_id(3), Some(control), "{}", transcript(&calls));
-    assert!(!calls.iter().any(|c| c.body.get("message_reference").is_some()), "nothing was answered:\n{}", transcript(&calls));
+    assert!(!calls.iter().any(|c| c.body.get("message_reference").is_some()), "no message got a reply:\n{}", transcript(&calls));
     assert_eq!(harness.server.bot.investigations_started(), 1);
-    assert_ne!(BOT_USER_ID, APPLICATION_ID);
+    assert_ne!(BOT_USER_ID, APPLICATION_ID, "the own-user and own-application cases test different IDs");
 }

@@ -65,11 +65,11 @@ async fn command_defers_threads_steps_and_edits() {
     let key = demo::key().to_string();
     let interaction_id = 1_500_000_000_000_000_001;
 
-    let answer = harness
+    let response = harness
         .interaction(&command_interaction(interaction_id, USER, &[], CHANNEL, keycheck_options(&key, Some("7d"))))
         .await;
-    assert_eq!(answer.status, 202, "{answer:?}");
-    assert!(answer.elapsed < Duration::from_secs(3), "answered after {:?}", answer.elapsed);
+    assert_eq!(response.status, 202, "{response:?}");
+    assert!(response.elapsed < Duration::from_secs(3), "responded after {:?}", response.elapsed);
 
     wait_verdict(&harness).await;
     let chat = harness.fake.chat_calls();
@@ -96,16 +96,16 @@ async fn command_defers_threads_steps_and_edits() {
     assert!(root_text.contains(demo::account_id()), "the root names the account:\n{root_text}");
     assert!(root_text.contains(&format!("<@{USER}>")), "the root names who asked:\n{root_text}");
     assert_eq!(root.body["allowed_mentions"], json!({"parse": []}), "nobody is pinged:\n{shown}");
-    let root_id: u64 = root.answer["id"].as_str().unwrap().parse().unwrap();
+    let root_id: u64 = root.response["id"].as_str().unwrap().parse().unwrap();
 
     // The thread starts from the response message, in the command's channel.
     let thread = &chat[2];
     assert_eq!(thread.path_id(1), Some(CHANNEL), "{shown}");
     assert_eq!(thread.path_id(3), Some(root_id), "the thread starts from the response:\n{shown}");
     assert!(thread.text("/name").unwrap_or_default().contains(&key), "{shown}");
-    let thread_id: u64 = thread.answer["id"].as_str().unwrap().parse().unwrap();
+    let thread_id: u64 = thread.response["id"].as_str().unwrap().parse().unwrap();
 
-    // Every message is in the thread; step 0 first, then 1–9 once each in completion order.
+    // Every message is in the thread: step 0 first, then 1–9 once each in completion order.
     let messages = &chat[3..14];
     for message in messages {
         assert_eq!(message.path_id(1), Some(thread_id), "{shown}");
@@ -140,14 +140,14 @@ async fn malformed_key_gets_ephemeral_error_only() {
     ];
     for (index, (options, _)) in cases.iter().enumerate() {
         let id = 1_500_000_000_000_000_100 + index as u64;
-        let answer = harness.interaction(&command_interaction(id, USER, &[], CHANNEL, options.clone())).await;
-        assert_eq!(answer.status, 202, "{options}: {answer:?}");
+        let response = harness.interaction(&command_interaction(id, USER, &[], CHANNEL, options.clone())).await;
+        assert_eq!(response.status, 202, "{options}: {response:?}");
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let chat = harness.fake.chat_calls();
     let shown = transcript(&chat);
-    assert_eq!(chat.len(), cases.len(), "one answer per command and nothing else:\n{shown}");
+    assert_eq!(chat.len(), cases.len(), "one response per command and nothing else:\n{shown}");
     for (call, (_, expected)) in chat.iter().zip(cases.iter()) {
         assert_eq!(call.route, CALLBACK, "{shown}");
         assert_eq!(call.body["type"], 4, "a message response:\n{shown}");
@@ -163,8 +163,8 @@ async fn pasted_secret_warned_never_echoed() {
     let harness = DiscordHarness::start("").await;
     let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
     let options = keycheck_options(&format!("{} {secret}", demo::key()), None);
-    let answer = harness.interaction(&command_interaction(1_500_000_000_000_000_200, USER, &[], CHANNEL, options)).await;
-    assert_eq!(answer.status, 202, "{answer:?}");
+    let response = harness.interaction(&command_interaction(1_500_000_000_000_000_200, USER, &[], CHANNEL, options)).await;
+    assert_eq!(response.status, 202, "{response:?}");
 
     let calls = harness
         .fake
@@ -173,10 +173,10 @@ async fn pasted_secret_warned_never_echoed() {
         })
         .await;
     let shown = transcript(&calls);
-    let warning = calls.iter().find(|c| c.route == CALLBACK).expect("an answer");
+    let warning = calls.iter().find(|c| c.route == CALLBACK).expect("the ephemeral warning");
     assert_eq!(warning.body["data"]["flags"], 64, "the warning is ephemeral, so the command stays private:\n{shown}");
     assert!(warning.text("/data/content").unwrap_or_default().contains("treat it as exposed"), "{shown}");
-    assert!(!calls.iter().any(|c| c.route == EDIT_ORIGINAL), "the ephemeral answer is not the root:\n{shown}");
+    assert!(!calls.iter().any(|c| c.route == EDIT_ORIGINAL), "the ephemeral warning is not the root:\n{shown}");
     let root = calls.iter().find(|c| c.route == CREATE_MESSAGE).expect("a root message");
     assert_eq!(root.path_id(1), Some(CHANNEL), "the root goes to the channel:\n{shown}");
     for call in &calls {
@@ -195,7 +195,7 @@ async fn second_command_links_first_thread() {
         .fake
         .wait_for("the first thread", TIMEOUT, |calls| calls.iter().any(|c| c.route == START_THREAD))
         .await;
-    let thread_id = calls.iter().find(|c| c.route == START_THREAD).unwrap().answer["id"].as_str().unwrap().to_string();
+    let thread_id = calls.iter().find(|c| c.route == START_THREAD).unwrap().response["id"].as_str().unwrap().to_string();
 
     let second = 1_500_000_000_000_000_301;
     harness
@@ -219,7 +219,7 @@ async fn second_command_links_first_thread() {
 }
 
 #[tokio::test]
-async fn refused_outside_allowed_channels_and_roles() {
+async fn rejected_outside_allowed_channels_and_roles() {
     let allowed_channel = 1_200_000_000_000_000_009;
     let allowed_role = 1_600_000_000_000_000_001;
     let table = format!("allowed_channels = [\"{allowed_channel}\"]\nallowed_roles = [\"{allowed_role}\"]\n");
@@ -271,12 +271,12 @@ async fn rate_limited_messages_retried_in_order() {
 }
 
 #[tokio::test]
-async fn ping_answered_with_pong() {
+async fn ping_gets_pong() {
     let harness = DiscordHarness::start("").await;
     let ping = json!({"type": 1, "id": "1500000000000000600", "application_id": APPLICATION_ID.to_string(), "token": "ping-token", "version": 1});
-    let answer = harness.interaction(&ping).await;
-    assert_eq!(answer.status, 200, "{answer:?}");
-    assert_eq!(answer.json(), json!({"type": 1}));
+    let response = harness.interaction(&ping).await;
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.json(), json!({"type": 1}));
     assert!(harness.fake.chat_calls().is_empty(), "{}", transcript(&harness.fake.chat_calls()));
 }
 
@@ -306,7 +306,7 @@ async fn start_registers_command_per_guild() {
     let calls = global.fake.calls();
     assert!(calls.iter().any(|c| c.route == "PUT /applications/{id}/commands"), "{}", transcript(&calls));
     assert!(!calls.iter().any(|c| c.route.contains("/guilds/")), "{}", transcript(&calls));
-    assert!(!calls.iter().any(|c| c.route == FOLLOWUP));
+    assert!(!calls.iter().any(|c| c.route == FOLLOWUP), "{}", transcript(&calls));
 }
 
 #[tokio::test]

@@ -118,7 +118,7 @@ fn deactivate_through_discord_buttons() {
             assert!(ActionId::parse(custom_id).is_some(), "a button's custom_id is only an action ID: {custom_id:?}");
         }
         assert!(verdict.body.to_string().contains("Rotate is not offered"), "{}", failed("the note on rotation"));
-        let root: u64 = verdict.answer["id"].as_str().unwrap().parse().unwrap();
+        let root: u64 = verdict.response["id"].as_str().unwrap().parse().unwrap();
         let thread = calls.iter().find(|c| c.route == "POST /channels/{id}/messages/{id}/threads").unwrap();
         assert_eq!(thread.path_id(3), Some(root), "{}", failed("the thread starts from the root"));
 
@@ -133,7 +133,7 @@ fn deactivate_through_discord_buttons() {
         let posted = calls[from..].iter().find(|c| c.route == "POST /channels/{id}/messages").unwrap();
         assert_eq!(posted.path_id(1), Some(root), "{}", failed("the request is posted in the thread"));
         let approve = buttons(posted);
-        let approval_message: u64 = posted.answer["id"].as_str().unwrap().parse().unwrap();
+        let approval_message: u64 = posted.response["id"].as_str().unwrap().parse().unwrap();
 
         // The lead approves, and the key becomes inactive in IAM.
         let from = harness.fake.calls().len();

@@ -25,7 +25,7 @@ fn huge_report() -> StepReport {
     report
 }
 
-fn texts(message: &Value) -> String {
+fn pretty_json(message: &Value) -> String {
     serde_json::to_string_pretty(message).unwrap()
 }
 
@@ -33,7 +33,7 @@ fn texts(message: &Value) -> String {
 fn huge_step_renders_within_limits() {
     let report = huge_report();
     let message = embeds::render(&Renderer::new(), "step", &StepMessageView::new(&StepView::new(&report))).expect("renders");
-    let shown = texts(&message);
+    let shown = pretty_json(&message);
 
     assert!(limit_violations(&message).is_empty(), "{:?}\n{shown}", limit_violations(&message));
     let embeds = message["embeds"].as_array().unwrap();
@@ -94,7 +94,7 @@ fn huge_diagnosis_renders_within_limits() {
     }
     view.blind_spots.extend((0..200).map(|i| format!("blind spot {i}")));
     let message = embeds::render(&Renderer::new(), "diagnosis", &DiagnosisMessageView::new(&view, "kc-0123456789")).expect("renders");
-    let shown = texts(&message);
+    let shown = pretty_json(&message);
     assert!(limit_violations(&message).is_empty(), "{:?}\n{shown}", limit_violations(&message));
     assert!(shown.contains("more characters left out") || shown.contains("left out to fit"), "{shown}");
     assert!(message["embeds"][0]["title"].as_str().unwrap().contains("Diagnosis: compromised"), "{shown}");
@@ -105,7 +105,7 @@ fn ordinary_step_needs_no_cut() {
     let mut report = StepReport::new(StepId::Mfa, Status::Warning, "the owner has no MFA", StepData::None);
     report.findings.push(Finding::new(Status::Warning, "no MFA device"));
     let message = embeds::render(&Renderer::new(), "step", &StepMessageView::new(&StepView::new(&report))).unwrap();
-    let shown = texts(&message);
+    let shown = pretty_json(&message);
     assert!(!shown.contains("left out"), "{shown}");
     assert_eq!(message["embeds"][0]["title"], "⚠️ Step 3. MFA: warning");
     assert_eq!(message["content"], "");

@@ -75,10 +75,10 @@ async fn invalid_signatures_rejected_and_start_nothing() {
 
     let mut failures = Vec::new();
     for case in &cases {
-        let answer = harness.send_raw(&case.headers, case.body.clone()).await;
-        if answer.status != 401 {
+        let response = harness.send_raw(&case.headers, case.body.clone()).await;
+        if response.status != 401 {
             let headers: Vec<String> = case.headers.iter().map(|(n, v)| format!("{n}: {v}")).collect();
-            failures.push(format!("{}: sent {headers:?} with {} body bytes, got {} {:?}", case.name, case.body.len(), answer.status, answer.body));
+            failures.push(format!("{}: sent {headers:?} with {} body bytes, got {} {:?}", case.name, case.body.len(), response.status, response.body));
         }
     }
     assert!(failures.is_empty(), "{} requests were not rejected:\n{}", failures.len(), failures.join("\n"));
@@ -94,9 +94,9 @@ async fn correctly_signed_interaction_served() {
     let harness = DiscordHarness::start("").await;
     let body = command_interaction(1_500_000_000_000_000_002, USER, &[], CHANNEL, keycheck_options("AKIAIOSFODNN7EXAMPL", None)).to_string();
     let timestamp = now();
-    let answer = harness.send_raw(&signed(sign(&signing_key(), &timestamp, body.as_bytes()), &timestamp), body.into_bytes()).await;
-    assert_eq!(answer.status, 202, "{answer:?}");
+    let response = harness.send_raw(&signed(sign(&signing_key(), &timestamp, body.as_bytes()), &timestamp), body.into_bytes()).await;
+    assert_eq!(response.status, 202, "{response:?}");
     let calls = harness.fake.chat_calls();
-    assert_eq!(calls.len(), 1, "the malformed key is answered:\n{}", transcript(&calls));
+    assert_eq!(calls.len(), 1, "the malformed key gets one ephemeral reply:\n{}", transcript(&calls));
     assert_eq!(calls[0].body["data"]["flags"], 64, "{}", transcript(&calls));
 }

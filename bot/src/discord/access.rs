@@ -33,7 +33,8 @@ pub struct AccessPolicy {
     roles: HashSet<u64>,
 }
 
-/// A check of `/keycheck`: `None` to go on, or the refusal shown to the user.
+/// A check of `/keycheck`. It returns `None` when the user passes, or else the reason
+/// shown to the user.
 pub type Check = fn(&AccessPolicy, &Invoker) -> Option<String>;
 
 /// The checks `/keycheck` runs, in this order, before it defers its response.
@@ -54,7 +55,7 @@ impl AccessPolicy {
         }
     }
 
-    /// Runs [`CHECKS`] and returns the first refusal, with the check's name for the log.
+    /// Runs [`CHECKS`] and returns the first rejection, with the check's name for the log.
     pub fn refusal(&self, invoker: &Invoker) -> Option<(&'static str, String)> {
         CHECKS
             .iter()
@@ -83,7 +84,7 @@ fn in_allowed_channel(policy: &AccessPolicy, invoker: &Invoker) -> Option<String
     let mut channels: Vec<u64> = policy.channels.iter().copied().collect();
     channels.sort_unstable();
     let list: Vec<String> = channels.into_iter().map(channel_mention).collect();
-    Some(format!("/keycheck is not enabled in this channel; run it in {}", list.join(", ")))
+    Some(format!("/keycheck is not enabled in this channel. Run it in {}", list.join(", ")))
 }
 
 fn by_allowed_user(policy: &AccessPolicy, invoker: &Invoker) -> Option<String> {
@@ -135,7 +136,7 @@ mod tests {
         };
         assert_eq!(policy.refusal(&in_thread), None);
         let elsewhere = Invoker { channel_id: THREAD, ..invoker(5, &[]) };
-        let (_, text) = policy.refusal(&elsewhere).expect("refused");
+        let (_, text) = policy.refusal(&elsewhere).expect("rejected");
         assert!(text.contains(&format!("<#{CHANNEL}>")), "{text}");
     }
 
@@ -144,7 +145,7 @@ mod tests {
         let policy = policy("[discord]\nallowed_users = [\"300000000000000001\"]\nallowed_roles = [\"400000000000000001\"]\n");
         assert_eq!(policy.refusal(&invoker(300_000_000_000_000_001, &[])), None);
         assert_eq!(policy.refusal(&invoker(7, &[400_000_000_000_000_001])), None);
-        let (name, _) = policy.refusal(&invoker(7, &[9])).expect("refused");
+        let (name, _) = policy.refusal(&invoker(7, &[9])).expect("rejected");
         assert_eq!(name, "by an allowed user or role");
     }
 }

@@ -3,8 +3,8 @@
 //! happened (`templates/discord/action_result.hbs`).
 //!
 //! Field conventions are those of `view`: every field is Discord markdown with data
-//! escaped. A request button's `custom_id` is only the opaque action ID; Approve and
-//! Reject prefix it with the button's name, because Discord sends back nothing else.
+//! escaped. A request button's `custom_id` is only the opaque action ID. Approve and
+//! Reject prefix it with the button's name, because a click carries nothing else.
 
 use keycheck_core::approval::{ActionKind, Actor, Button, PendingAction};
 use keycheck_core::remediation::{PostCheckReport, PostCheckVerdict};
@@ -13,9 +13,11 @@ use serde::Serialize;
 use super::view::{ButtonView, button_rows, code, escape_markdown};
 use crate::containment::{self, ApprovalRequest, Execution, ExecutionFailure, Offer, PostCheck};
 
-/// Start of the `custom_id` of Approve on an approval request; the action ID follows.
+/// The prefix of the Approve button's `custom_id` on an approval request, before the
+/// action ID.
 pub const APPROVE_PREFIX: &str = "approve:";
-/// Start of the `custom_id` of Reject on an approval request; the action ID follows.
+/// The prefix of the Reject button's `custom_id` on an approval request, before the
+/// action ID.
 pub const REJECT_PREFIX: &str = "reject:";
 
 /// Returns the button and the action ID a `custom_id` names.
@@ -62,7 +64,7 @@ pub fn unavailable_note(offer: &Offer) -> Option<String> {
 #[derive(Clone, Debug, Serialize)]
 pub struct ApprovalView {
     pub title: String,
-    /// The key and the plan, one bullet a sentence.
+    /// The key, then the plan with one bullet per line.
     pub description: String,
     pub requested: String,
     /// The decision, once made, such as `✅ Approved by <@…>: done`.
@@ -235,7 +237,8 @@ pub fn decision(emoji: &str, verb: &str, by: &Actor, result: &str) -> String {
     format!("{emoji} {verb} by {}{}", mention(by), escape_markdown(result))
 }
 
-/// Returns a mention of a Discord actor, or their escaped name when the ID is no snowflake.
+/// Returns a mention of a Discord actor, or their escaped name when the ID is not a
+/// snowflake.
 fn mention(actor: &Actor) -> String {
     match actor.user_id.parse::<u64>() {
         Ok(id) => super::view::user_mention(id),

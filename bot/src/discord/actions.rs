@@ -1,10 +1,10 @@
 //! Containment in Discord: the action buttons under a verdict, and the clicks on them and
 //! on the approval requests, which arrive as message component interactions.
 //!
-//! The decisions, the store and the audit log are `containment`'s business, shared with
-//! Slack. This module turns a click into an approval click, with the clicker's role IDs
+//! `crate::containment`, shared with Slack, makes the decisions and keeps the store and the
+//! audit log. This module turns a click into an approval click, with the clicker's role IDs
 //! from the interaction, and shows the reply: the approval request or a result in the
-//! investigation's thread, or a refusal visible only to the clicker.
+//! investigation's thread, or a rejection visible only to the clicker.
 //!
 //! Discord threads are channels of their own, so the channel of every action is the
 //! investigation's thread. The root message of a command sits in the parent channel, and
@@ -139,7 +139,7 @@ async fn decide_click(bot: &Arc<DiscordBot>, containment: &Arc<Containment>, cli
 }
 
 /// Shows what a click did: in the thread for every change, to the clicker alone for a
-/// refusal.
+/// rejected click.
 async fn show_reply(bot: &Arc<DiscordBot>, containment: &Arc<Containment>, click: &ButtonClick, reply: ClickReply) {
     match reply {
         ClickReply::Requested(request) => {
@@ -242,6 +242,6 @@ async fn tell_clicker(bot: &DiscordBot, click: &ButtonClick, notice: NoticeView)
         token: &click.token,
     };
     if let Err(error) = bot.api.call(call, Some(message)).await {
-        error!(error = %error, "cannot show a refusal to the clicker");
+        error!(error = %error, user_id = click.user_id, "cannot show a notice to the clicker");
     }
 }

@@ -1,10 +1,12 @@
-//! Alerts in watched channels: a message that carries a GuardDuty, Security Hub or AWS
-//! Health alert, or names an access key, starts an investigation in a thread on that
-//! message, or links the running investigation of its key.
+//! Alerts in watched channels. A message that names an access key, in a GuardDuty,
+//! Security Hub or AWS Health alert or in plain text, starts an investigation in a thread
+//! on that message. When the key is already under investigation, the bot replies with a
+//! link to that thread instead. When an alert names several keys, the first is
+//! investigated and the root message lists the others.
 //!
-//! Messages of people, webhooks and other bots count alike; keycheck's own messages never
-//! do. Each message is claimed once in the store, so several replicas on the gateway start
-//! one investigation between them.
+//! Messages of people, webhooks and other bots count alike, but keycheck's own messages
+//! never do. Each message is claimed once in the store, so several replicas on the gateway
+//! start one investigation between them.
 
 use std::sync::Arc;
 
@@ -50,7 +52,8 @@ pub(super) async fn handle(bot: Arc<DiscordBot>, message: Message) {
             return;
         }
         Err(error) => {
-            internal_error(&error, "cannot record an alert message; dropping it");
+            let error = error.context(format!("claiming Discord message {}", incoming.message_id));
+            internal_error(&error, "cannot record an alert message, so it is dropped");
             return;
         }
     }

@@ -130,7 +130,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// Returns Discord's error code, when Discord answered with one.
+    /// Returns Discord's error code, when Discord responded with one.
     pub fn code(&self) -> Option<isize> {
         match self {
             ApiError::Discord { code, .. } => Some(*code),
@@ -191,14 +191,14 @@ impl DiscordApi {
         let (path, method) = call.request();
 
         let result = self.http.request(Request::new(path, method).body(bytes)).await;
-        let answer = match result {
+        let response_bytes = match result {
             Ok(response) => response.bytes().await.map_err(|error| ApiError::Transport {
                 route,
                 message: format!("the response could not be read: {}", error.without_url()),
             }),
             Err(error) => Err(api_error(route, error)),
         };
-        let parsed = answer.and_then(|bytes| match bytes.is_empty() {
+        let parsed = response_bytes.and_then(|bytes| match bytes.is_empty() {
             true => Ok(Value::Null),
             false => serde_json::from_slice(&bytes).map_err(|error| ApiError::Transport {
                 route,

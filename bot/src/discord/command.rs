@@ -3,7 +3,7 @@
 //!
 //! The command's help is its doc comment: [`keycheck_description!`] contains the text
 //! once, and both the doc comment of [`Keycheck`] and the description Discord shows come from
-//! it. This module only parses; who may run the command is decided in `access`.
+//! it. This module only parses, and `access` decides who may run the command.
 
 use std::time::Duration;
 

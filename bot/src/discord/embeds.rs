@@ -116,15 +116,16 @@ fn left_out_note(left_out: &LeftOut) -> Option<String> {
     if left_out.embeds == 0 && left_out.fields == 0 {
         return None;
     }
+    let plural = |count: usize, noun: &str| if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") };
     let mut parts = Vec::new();
     if left_out.fields > 0 {
-        parts.push(format!("{} fields", left_out.fields));
+        parts.push(plural(left_out.fields, "field"));
     }
     if left_out.embeds > 0 {
-        parts.push(format!("{} embeds", left_out.embeds));
+        parts.push(plural(left_out.embeds, "embed"));
     }
     Some(format!(
-        "*{} ({} characters) left out to fit Discord's limits of {MAX_EMBEDS} embeds, {MAX_FIELDS} fields and {MAX_EMBED_TOTAL} characters a message; run `keycheck investigate` for the full report*",
+        "*{} ({} characters) left out to fit Discord's limits of {MAX_EMBEDS} embeds, {MAX_FIELDS} fields and {MAX_EMBED_TOTAL} characters a message. Run `keycheck investigate` for the full report*",
         parts.join(" and "),
         left_out.characters
     ))
@@ -188,7 +189,14 @@ fn fit_total(embeds: &mut Vec<Value>, left_out: &mut LeftOut) {
             let length = discord_length(description);
             if used + length > MAX_EMBED_TOTAL {
                 let room = MAX_EMBED_TOTAL - used;
-                *description = if room >= MIN_KEPT { cut_markdown(description, room) } else { EMPTY_FIELD.to_string() };
+                if room >= MIN_KEPT {
+                    *description = cut_markdown(description, room);
+                } else if room >= discord_length(EMPTY_FIELD) {
+                    *description = EMPTY_FIELD.to_string();
+                } else if let Some(object) = embed.as_object_mut() {
+                    // The labels used the whole budget, so not even the placeholder fits.
+                    object.remove("description");
+                }
                 drop_fields_from(embed, 0, left_out);
                 keep_embeds = index + 1;
                 break 'embeds;
@@ -290,7 +298,7 @@ fn cut_plain(text: &str, max: usize) -> String {
 /// inline code it opens.
 pub fn cut_markdown(text: &str, max: usize) -> String {
     let total = discord_length(text);
-    // The note's length depends on the number it gives; reserving room for the longest
+    // The note's length depends on the number it gives, so reserving room for the longest
     // number keeps the result within `max`.
     let note_room = discord_length(&note(total)) + "…\n```\n".len() + 1;
     let mut kept = prefix(text, max.saturating_sub(note_room)).to_string();
@@ -319,7 +327,8 @@ fn note(left_out: usize) -> String {
     format!("*({left_out} more characters left out)*")
 }
 
-/// Lists every way `message` breaks Discord's limits; empty when it fits. Tests use it.
+/// Returns every way `message` breaks Discord's limits, for tests. The list is empty when
+/// the message fits.
 pub fn limit_violations(message: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     let length = |value: &Value, pointer: &str| value.pointer(pointer).and_then(Value::as_str).map_or(0, discord_length);
@@ -415,6 +424,19 @@ mod tests {
         let last = embeds[0]["fields"].as_array().unwrap().last().unwrap()["value"].as_str().unwrap();
         assert!(last.contains("more characters left out"), "{last}");
         assert!(message["content"].as_str().unwrap().contains("2 embeds"), "{message:#}");
+    }
+
+    #[test]
+    fn description_removed_when_labels_fill_budget() {
+        // Two embeds of 256 + 2,048 + 256 label characters and a third of 256 + 624 use
+        // exactly 6,000 characters before the third embed's description.
+        let full = json!({"title": "t".repeat(MAX_TITLE), "footer": {"text": "f".repeat(MAX_FOOTER)}, "author": {"name": "a".repeat(MAX_AUTHOR_NAME)}});
+        let last = json!({"title": "t".repeat(MAX_TITLE), "footer": {"text": "f".repeat(624)}, "description": "d".repeat(100)});
+        let mut message = json!({"content": "", "embeds": [full.clone(), full, last]});
+        enforce_limits(&mut message);
+        assert!(limit_violations(&message).is_empty(), "{:?}", limit_violations(&message));
+        assert_eq!(message["embeds"].as_array().unwrap().len(), 3, "{message:#}");
+        assert!(message["embeds"][2].get("description").is_none(), "{message:#}");
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub async fn start(config: &Config, http: Http, parts: DiscordParts) -> anyhow::
     let shard_manager = Arc::clone(&client.shard_manager);
     let task = tokio::spawn(async move {
         if let Err(error) = client.start().await {
-            error!(error = %error, "the Discord gateway connection stopped; with watched channels, enable the Message Content intent on the application's Bot page");
+            error!(error = %error, "the Discord gateway connection stopped: when channels are watched, check that the Message Content intent is enabled on the application's Bot page");
         }
     });
     info!(intents = ?intents, "connecting to the Discord gateway");

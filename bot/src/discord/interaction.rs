@@ -3,7 +3,7 @@
 //! investigation and posts it, or links the thread of the investigation that already runs
 //! for the key.
 //!
-//! A refusal or a malformed key gets an ephemeral message and nothing else.
+//! A rejected user or a malformed key gets an ephemeral message and nothing else.
 //! Everything after the deferred response happens in a spawned task.
 
 use std::sync::Arc;
@@ -73,22 +73,23 @@ fn invoker(command: &CommandInteraction) -> Invoker {
 pub(super) async fn handle_command(bot: &Arc<DiscordBot>, command: CommandInteraction) {
     let interaction_id = command.id.get();
     if command.data.name != command::NAME {
+        info!(command = %command.data.name, user_id = command.user.id.get(), "rejected an unknown command");
         let error = UserError::new(format!("keycheck has no command /{}: use /keycheck", command.data.name));
-        bot.refuse(interaction_id, &command.token, error.into()).await;
+        bot.reject(interaction_id, &command.token, error.into()).await;
         return;
     }
     let request = match Keycheck::from_options(&command.data.options) {
         Ok(request) => request,
         Err(error) => {
             info!(user_id = command.user.id.get(), "rejected /keycheck: invalid options");
-            bot.refuse(interaction_id, &command.token, error.into()).await;
+            bot.reject(interaction_id, &command.token, error.into()).await;
             return;
         }
     };
     let invoker = invoker(&command);
     if let Some((check, reason)) = bot.access.refusal(&invoker) {
         info!(user_id = invoker.user_id, channel_id = invoker.channel_id, check, "rejected /keycheck");
-        bot.refuse(interaction_id, &command.token, DiscordError::Refused { check, reason }).await;
+        bot.reject(interaction_id, &command.token, DiscordError::Rejected { check, reason }).await;
         return;
     }
 
@@ -123,7 +124,7 @@ pub(super) async fn handle_command(bot: &Arc<DiscordBot>, command: CommandIntera
 /// Sends the response Discord needs within 3 seconds: a deferred public response, from
 /// which the thread starts, or, when a secret was pasted, an ephemeral warning, so that
 /// the command with its options stays visible to its user alone. Returns false when
-/// Discord refused it; the interaction is then over.
+/// Discord rejects the response, which ends the interaction.
 async fn acknowledge(bot: &DiscordBot, invocation: &Invocation) -> bool {
     let body = if invocation.secret_pasted {
         let notice = NoticeView::plain(
@@ -281,7 +282,11 @@ pub(super) async fn duplicate_notice(bot: &DiscordBot, investigation: &Investiga
         tokio::time::sleep(Duration::from_millis(100)).await;
         match bot.parts.dedupe.thread_of(&existing.investigation_id).await {
             Ok(Some(record)) => existing = record,
-            _ => break,
+            Ok(None) => break,
+            Err(error) => {
+                warn!(existing = %existing.investigation_id, error = format!("{error:#}"), "cannot read the running investigation's thread, so the reply links its channel");
+                break;
+            }
         }
     }
     let minutes = (Utc::now() - existing.started_at).num_minutes();

@@ -19,7 +19,7 @@ pub struct IncomingMessage {
     pub channel_id: u64,
     /// The message ID, from which its thread starts.
     pub message_id: u64,
-    /// The author's user ID; for a webhook message, the webhook's ID.
+    /// The author's user ID, which is the webhook's ID for a webhook message.
     pub author_id: u64,
     /// True when a bot or a webhook posted it.
     pub automated: bool,
@@ -32,8 +32,8 @@ pub struct IncomingMessage {
 pub enum Skipped {
     /// A direct message, which no watched channel is.
     NotInGuild,
-    /// A system message (a join, a pin, a thread start) or a reply: a conversation about
-    /// an alert, not a new one.
+    /// A system message (a join, a pin, a thread start) or a reply, which belongs to a
+    /// conversation about an alert rather than being a new one.
     Kind(String),
     /// keycheck's own message, or a response to one of its interactions.
     OwnMessage,

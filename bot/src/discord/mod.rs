@@ -3,14 +3,17 @@
 //! buttons under the verdict.
 //!
 //! Interactions arrive over the gateway (`gateway`) or the HTTP interactions endpoint
-//! (`http`, behind the Ed25519 check of `signature`); messages only over the gateway.
+//! (`http`, behind the Ed25519 check of `signature`), and messages only over the gateway.
 //! Both hand them to [`DiscordBot`], which responds to Discord within its 3 seconds and
-//! does the work in a spawned task. The modules split the work by concern: `command` defines
-//! and parses `/keycheck`, `access` declares who may run it, `interaction` answers
-//! commands, `message` reads alert messages and `alert` investigates them, `thread`
-//! posts an investigation, `actions` offers and answers the containment buttons,
-//! `view` and `embeds` render messages within Discord's limits, and `api` calls the REST
-//! API through serenity.
+//! does the work in a spawned task. The modules split the work by concern:
+//!
+//! - `command` defines and parses `/keycheck`, `access` declares who may run it, and
+//!   `interaction` handles the command.
+//! - `message` reads alert messages, and `alert` investigates them.
+//! - `thread` posts an investigation.
+//! - `actions` offers the containment buttons and handles their clicks.
+//! - `view`, `action_view` and `embeds` render messages within Discord's limits.
+//! - `api` calls the REST API through serenity, and `server` starts the transports.
 //!
 //! Deduplication (`crate::dedupe`) and containment (`crate::containment`) are shared with
 //! the Slack adapter.
@@ -107,33 +110,34 @@ pub struct DiscordParts {
 }
 
 /// Everything that stops a command or a click, each handled in one place:
-/// [`DiscordBot::refuse`] before the response is deferred, [`DiscordBot::report`] after.
+/// [`DiscordBot::reject`] before the response is deferred, [`DiscordBot::report`] after.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscordError {
-    /// Something the user can fix, such as a malformed key ID; its text is shown to them
-    /// alone, word for word.
+    /// Something the user can fix, such as a malformed key ID. Its text is shown to that
+    /// user alone, word for word.
     #[error("{0}")]
     User(#[from] UserError),
     /// A check of `/keycheck` rejected the user. The text gives the reason and where to
     /// run the command instead.
     #[error("{reason}")]
-    Refused { check: &'static str, reason: String },
-    /// Discord rejected a call; the route and error code are logged.
+    Rejected { check: &'static str, reason: String },
+    /// A Discord call failed. The user sees only `internal error (ref …)`, and the log
+    /// gets the route and, when Discord sent one, its error code.
     #[error(transparent)]
     Discord(#[from] ApiError),
-    /// Anything else inside keycheck; the user sees only `internal error (ref …)`.
+    /// Any other failure inside keycheck. The user sees only `internal error (ref …)`.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
 impl DiscordError {
-    /// Returns the notice shown to the user: a user error's text as it is, a refusal with
-    /// its channel mentions, and for anything else `internal error (ref …)`, after logging
-    /// the error's chain with `context`.
+    /// Returns the notice shown to the user: a user error's text as it is, a rejection
+    /// with its channel mentions, and for anything else `internal error (ref …)`, after
+    /// logging the error's chain with `context`.
     fn notice(self, context: &str) -> NoticeView {
         match self {
             DiscordError::User(error) => NoticeView::plain(&error.0),
-            DiscordError::Refused { reason, .. } => NoticeView::markdown(reason),
+            DiscordError::Rejected { reason, .. } => NoticeView::markdown(reason),
             DiscordError::Discord(error) => NoticeView::plain(&internal_error(&error.into(), context)),
             DiscordError::Internal(error) => NoticeView::plain(&internal_error(&error, context)),
         }
@@ -229,7 +233,8 @@ impl DiscordBot {
         guild_id.to_string()
     }
 
-    /// Renders a notice; a render failure is logged and gives a plain message.
+    /// Renders a notice. A render failure is logged, and the user gets a plain
+    /// `internal error (ref …)` instead.
     fn notice(&self, notice: NoticeView) -> Value {
         match embeds::render(&self.renderer, "notice", &notice) {
             Ok(message) => message,
@@ -248,13 +253,13 @@ impl DiscordBot {
             token,
         };
         if let Err(error) = self.api.call(call, Some(body)).await {
-            error!(error = %error, "cannot respond to an interaction");
+            error!(interaction_id, error = %error, "cannot respond to an interaction");
         }
     }
 
-    /// Shows the refusal of a command or click that has not been responded to yet, to the
-    /// user alone.
-    async fn refuse(&self, interaction_id: u64, token: &str, error: DiscordError) {
+    /// Shows why a command or click was rejected to its user alone, as the response to an
+    /// interaction that has no response yet.
+    async fn reject(&self, interaction_id: u64, token: &str, error: DiscordError) {
         let notice = error.notice("an interaction failed");
         self.respond_ephemeral(interaction_id, token, notice).await;
     }
@@ -302,7 +307,7 @@ async fn register_commands(api: &DiscordApi, identity: &Identity, guilds: &[Stri
     if guilds.is_empty() {
         match api.call(Call::RegisterGlobalCommands { application_id }, Some(definitions)).await {
             Ok(_) => info!("registered /keycheck globally"),
-            Err(error) => error!(error = %error, "cannot register /keycheck globally; the application needs the applications.commands scope"),
+            Err(error) => error!(error = %error, "cannot register /keycheck globally: check that the application has the applications.commands scope"),
         }
         return;
     }
@@ -314,7 +319,7 @@ async fn register_commands(api: &DiscordApi, identity: &Identity, guilds: &[Stri
         };
         match api.call(call, Some(definitions.clone())).await {
             Ok(_) => info!(guild_id, "registered /keycheck in the guild"),
-            Err(error) => error!(guild_id, error = %error, "cannot register /keycheck in the guild; invite the application with the applications.commands scope"),
+            Err(error) => error!(guild_id, error = %error, "cannot register /keycheck in the guild: invite the application to it with the applications.commands scope"),
         }
     }
 }

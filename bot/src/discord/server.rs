@@ -32,7 +32,7 @@ pub fn secrets_from_env(config: &Config) -> anyhow::Result<Option<DiscordSecrets
 }
 
 /// Reads the Discord secrets through `read`, which returns an environment variable's
-/// value; an empty value counts as unset.
+/// value. An empty value counts as unset.
 fn secrets_from(config: &Config, read: impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<DiscordSecrets>> {
     let read = |name: &str| read(name).filter(|value| !value.trim().is_empty());
     let Some(token) = read("DISCORD_TOKEN") else {
@@ -184,7 +184,7 @@ mod tests {
     #[test]
     fn gateway_mode_needs_token_only() {
         let config: Config = "".parse().unwrap();
-        let secrets = secrets_from(&config, read(&[("DISCORD_TOKEN", "t")])).unwrap().expect("on");
+        let secrets = secrets_from(&config, read(&[("DISCORD_TOKEN", "t")])).unwrap().expect("a token turns Discord on");
         assert_eq!(secrets.token, "t");
         assert!(secrets.public_key.is_none());
     }
@@ -195,7 +195,7 @@ mod tests {
         let error = secrets_from(&config, read(&[("DISCORD_TOKEN", "t")])).unwrap_err().to_string();
         assert!(error.contains("DISCORD_PUBLIC_KEY"), "{error}");
         const BOTH: [(&str, &str); 2] = [("DISCORD_TOKEN", "t"), ("DISCORD_PUBLIC_KEY", "ab")];
-        let secrets = secrets_from(&config, read(&BOTH)).unwrap().expect("on");
+        let secrets = secrets_from(&config, read(&BOTH)).unwrap().expect("a token turns Discord on");
         assert_eq!(secrets.public_key.as_deref(), Some("ab"));
     }
 }

@@ -27,8 +27,8 @@ pub const SIGNATURE_HEADER: &str = "x-signature-ed25519";
 pub const TIMESTAMP_HEADER: &str = "x-signature-timestamp";
 
 /// The maximum age of a request, in seconds, so that a captured request cannot be
-/// replayed later. Discord documents no window, so this is Slack's five minutes; Discord
-/// sends an interaction within seconds of its timestamp.
+/// replayed later. Discord documents no window, so this is the five minutes Slack uses
+/// for its signed requests. Discord sends an interaction within seconds of its timestamp.
 pub const MAX_AGE_SECONDS: i64 = 5 * 60;
 
 /// How far in the future a timestamp may be, in seconds, to allow for clock skew.
@@ -187,7 +187,8 @@ pub struct Verifier {
     rejected: AtomicU64,
 }
 
-/// Every how many rejections a warning is logged; the others are logged at `debug`.
+/// The number of rejections per logged warning. The rejections in between are logged at
+/// `debug`.
 const REJECTION_LOG_EVERY: u64 = 100;
 
 impl Verifier {
@@ -264,7 +265,7 @@ mod tests {
     }
 
     #[test]
-    fn each_defect_named() {
+    fn each_defect_has_its_error() {
         let timestamp = NOW.to_string();
         let good = sign(&timestamp, b"{}");
         let old = (NOW - MAX_AGE_SECONDS - 1).to_string();

@@ -54,8 +54,8 @@ pub struct Start {
 /// The reason an investigation has no thread.
 #[derive(Debug)]
 pub enum RunError {
-    /// Discord refused the root message or the thread: the bot may not see, post or
-    /// start threads in the channel.
+    /// Discord rejected the root message or the thread because the bot may not see the
+    /// channel, post in it or start threads in it.
     CannotPost(ApiError),
     /// Anything else before the thread existed.
     Other(anyhow::Error),
@@ -94,8 +94,8 @@ impl Drop for Running<'_> {
     }
 }
 
-/// Runs `start.investigation` and posts it. Returns an error only when there is no
-/// thread; failures after that are reported in the thread.
+/// Runs `start.investigation` and posts it. Returns an error only when no thread could be
+/// posted. Later failures are reported in the thread or, when posting fails, in the log.
 pub async fn run(bot: &Arc<DiscordBot>, start: Start) -> Result<(), RunError> {
     let Start { investigation, guild_id, anchor, context } = start;
     let evidence = bot.parts.evidence.open(&investigation.id).map_err(RunError::Other)?;
@@ -262,7 +262,7 @@ impl Poster<'_> {
     async fn send(&self, message: Value, what: &str) {
         let call = Call::CreateMessage { channel_id: ChannelId::new(self.thread_id) };
         if let Err(error) = self.bot.api.call(call, Some(message)).await {
-            error!(error = %error, message = what, "a message could not be posted in the thread");
+            error!(error = %error, thread_id = self.thread_id, message = what, "cannot post a message in the thread");
         }
     }
 }
@@ -311,11 +311,11 @@ async fn edit_root(bot: &DiscordBot, root: &Root, message: Value) {
             match bot.api.call(call, Some(message.clone())).await {
                 Ok(_) => return,
                 Err(error) if error.is_expired_token() => {
-                    info!("the interaction token expired; editing the root message through its channel");
+                    info!("the interaction token expired, so the root message is edited through its channel");
                     (*channel_id, *message_id)
                 }
                 Err(error) => {
-                    error!(error = %error, "the root message could not be updated with the verdict");
+                    error!(error = %error, message_id = *message_id, "cannot edit the root message");
                     return;
                 }
             }
@@ -327,6 +327,6 @@ async fn edit_root(bot: &DiscordBot, root: &Root, message: Value) {
         message_id: MessageId::new(message_id),
     };
     if let Err(error) = bot.api.call(call, Some(message)).await {
-        error!(error = %error, "the root message could not be updated with the verdict");
+        error!(error = %error, channel_id, message_id, "cannot edit the root message");
     }
 }

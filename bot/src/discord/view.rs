@@ -39,7 +39,8 @@ impl FieldView {
 #[derive(Clone, Debug, Serialize)]
 pub struct ButtonView {
     pub label: String,
-    /// The opaque action ID from the store; its meaning stays in the store.
+    /// The opaque action ID from the store, prefixed with `approve:` or `reject:` on an
+    /// approval request's buttons. What the action does stays in the store.
     pub custom_id: String,
     /// 1 primary, 2 secondary, 3 success, 4 danger.
     pub style: u8,
@@ -191,16 +192,16 @@ impl StepMessageView {
     }
 }
 
-/// The longest finding text shown as a field's name. A longer one moves into the value,
-/// because a field's name has at most 256 characters.
-const FIELD_NAME_TEXT: usize = 200;
+/// The maximum length, in characters, of a finding text shown whole as a field's name. A
+/// longer one moves into the value, because a field's name has at most 256 characters.
+const MAX_FINDING_NAME: usize = 200;
 
 /// Returns the field of a finding: its text as the name, its evidence as the value.
 fn finding_field(emoji: &str, text: &str, evidence: String) -> FieldView {
-    if text.chars().count() <= FIELD_NAME_TEXT {
+    if text.chars().count() <= MAX_FINDING_NAME {
         return FieldView::new(format!("{emoji} {}", escape_markdown(text)), evidence, false);
     }
-    let opening: String = text.chars().take(FIELD_NAME_TEXT).collect();
+    let opening: String = text.chars().take(MAX_FINDING_NAME).collect();
     let value = if evidence == "\u{200b}" {
         escape_markdown(text)
     } else {
@@ -301,7 +302,7 @@ impl NoticeView {
     }
 
     /// Creates a notice from markdown that is already escaped, such as one with a channel
-    /// mention; it is redacted here.
+    /// mention. It is redacted here.
     pub fn markdown(content: String) -> NoticeView {
         NoticeView {
             content: redact(&content).into_owned(),
@@ -362,7 +363,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn markdown_escaped_so_data_cannot_format_or_link() {
+    fn escape_markdown_blocks_formatting_and_links() {
         assert_eq!(escape_markdown("[click](https://evil.example)"), "\\[click\\](https://evil.example)");
         assert_eq!(escape_markdown("<@123> **bold** a_b"), "\\<@123\\> \\*\\*bold\\*\\* a\\_b");
         assert_eq!(escape_markdown("# heading\n- item\n1. first"), "\\# heading\n\\- item\n1\\. first");
