@@ -65,7 +65,7 @@ pub enum KeyIdError {
     )]
     WrongLength { shown: String, len: usize },
     #[error(
-        "{shown} contains {character:?} at position {position}, but an access key ID has only letters and digits"
+        "{shown} contains {character:?} at position {position}, but an access key ID has only the letters A–Z and the digits 0–9"
     )]
     InvalidCharacter {
         shown: String,
@@ -220,13 +220,14 @@ pub struct KeyInput {
 }
 
 /// Parses chat or command-line input that should name one access key ID, such as
-/// `AKIA…`, `akia…`, or `AKIA… wJalr…` (an ID with its secret pasted next to it).
+/// `AKIA…`, `akia…`, or `AKIA… wJalr…` and `AKIA…:wJalr…` (an ID with its secret pasted
+/// next to it).
 ///
 /// Returns the first token that parses as a key ID. When none does, returns the error
 /// for the first token, so the message names what was wrong with it.
 pub fn parse_key_input(input: &str) -> Result<KeyInput, KeyIdError> {
     let tokens: Vec<&str> = input
-        .split(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == '`' || c == '"')
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '=' | '`' | '"' | '\''))
         .filter(|t| !t.is_empty())
         .collect();
     let secret_pasted = tokens.iter().any(|t| looks_like_secret_key(t));
@@ -263,7 +264,8 @@ pub fn looks_like_secret_key(text: &str) -> bool {
 /// Returns the first characters of an input for an error message, so that a long paste
 /// (which may be sensitive) is not repeated in full.
 fn shown_prefix(text: &str) -> String {
-    const SHOWN: usize = 24;
+    // No longer than a key ID, so that a secret pasted right after an ID stays hidden.
+    const SHOWN: usize = KEY_ID_LEN;
     let mut shown: String = text.chars().take(SHOWN).collect();
     if text.chars().count() > SHOWN {
         shown.push('…');
@@ -395,6 +397,26 @@ mod tests {
             .unwrap();
         assert_eq!(input.key.as_str(), "AKIAIOSFODNN7EXAMPLE");
         assert!(input.secret_pasted);
+    }
+
+    #[test]
+    fn key_input_splits_id_from_secret_at_colon() {
+        let pasted = "AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        let input = parse_key_input(pasted).unwrap();
+        assert_eq!(input.key.as_str(), "AKIAIOSFODNN7EXAMPLE");
+        assert!(input.secret_pasted);
+
+        let input = parse_key_input("aws_access_key_id = 'AKIAIOSFODNN7EXAMPLE'").unwrap();
+        assert_eq!(input.key.as_str(), "AKIAIOSFODNN7EXAMPLE");
+        assert!(!input.secret_pasted);
+    }
+
+    #[test]
+    fn secret_glued_to_id_not_shown() {
+        let glued = "AKIAIOSFODNN7EXAMPLEwJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        let message = glued.parse::<AccessKeyId>().unwrap_err().to_string();
+        assert!(message.contains("AKIAIOSFODNN7EXAMPLE…"), "{message}");
+        assert!(!message.contains("wJ"), "{message}");
     }
 
     #[test]
