@@ -65,7 +65,7 @@ mod trail;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -213,8 +213,9 @@ impl Snapshot {
         Some(answer)
     }
 
-    /// Returns what `keycheck-evidence.json` contains for a search about `key`, with the
-    /// sources the collection could not search, with the same rules as `collected_for_key`.
+    /// Returns the records `keycheck-evidence.json` contains for a search about `key`,
+    /// together with the sources the collection could not search. The rules of
+    /// `collected_for_key` apply.
     fn collected_search<T>(
         &self,
         key: &AccessKeyId,
@@ -249,8 +250,8 @@ impl Snapshot {
             .map_or(0, |read| read.skipped_records)
     }
 
-    /// Returns the parts of the event store the collection of `key` could not read, whose
-    /// events the snapshot lacks too.
+    /// Returns the errors of the parts of the event store that the collection of `key`
+    /// could not read. The snapshot lacks their events too.
     fn collected_trail_failures(&self, key: &AccessKeyId) -> Vec<EvidenceError> {
         let collected = self.contents.collected.as_ref().filter(|c| &c.key_id == key);
         collected.map_or_else(Vec::new, |c| c.partial_failures_of(EvidenceKind::Cloudtrail))
@@ -446,13 +447,17 @@ impl Evidence for Snapshot {
         let mut scanned_keys: BTreeSet<String> = BTreeSet::from([root.to_string()]);
         let mut events = Vec::new();
         let mut skipped_records = 0;
-        let mut problems = BTreeSet::new();
+        // Files read in part or not at all, by label: every scan reads the same files.
+        let mut problems: BTreeMap<String, String> = BTreeMap::new();
         let mut scans = 0u32;
         loop {
             let outcome = trail::scan(&self.trail, needles).await;
             scans += 1;
             skipped_records += outcome.skipped_records;
-            problems.extend(outcome.problems.into_iter().map(|(label, _)| label));
+            problems.extend(outcome.problems);
+            for (label, reason) in outcome.partly_read {
+                problems.entry(label).or_insert(reason);
+            }
             events.extend(outcome.events);
 
             // Each later scan looks for the calls of sessions minted in the rounds before.
@@ -478,8 +483,21 @@ impl Evidence for Snapshot {
         set.scans = scans;
         set.source = match problems.len() {
             0 => self.inventory.cloudtrail_summary(),
-            n => format!("{} ({n} not readable)", self.inventory.cloudtrail_summary()),
+            n => format!("{} ({n} not fully readable)", self.inventory.cloudtrail_summary()),
         };
+        // A file that could not be read at all may have held the key's calls, so the
+        // report names it, as it names the files read in part.
+        let ignored = self
+            .inventory
+            .ignored
+            .iter()
+            .filter(|file| source::has_read_extension(&file.path))
+            .map(|file| (file.path.clone(), file.reason.clone()));
+        set.failures.extend(
+            ignored
+                .chain(problems)
+                .map(|(path, reason)| EvidenceError::File { path, reason }),
+        );
         Ok(set)
     }
 

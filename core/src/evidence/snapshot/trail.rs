@@ -21,6 +21,8 @@ pub(super) struct ScanOutcome {
     pub skipped_records: usize,
     /// Files that could not be read or held no CloudTrail, each with the reason.
     pub problems: Vec<(String, String)>,
+    /// Files read in part, each with how many records were skipped and the first reason.
+    pub partly_read: Vec<(String, String)>,
 }
 
 /// Scans every file for records containing any of `needles`. Files are read in parallel
@@ -38,6 +40,7 @@ pub(super) async fn scan(files: &Arc<[SourceFile]>, needles: Vec<Vec<u8>>) -> Sc
                 tokio::task::spawn_blocking(move || scan_file(&files[index], &needles)).await;
             result
                 .unwrap_or_else(|error| Err(format!("scan task failed: {error}")))
+                .map(|read| (label.clone(), read))
                 .map_err(|reason| (label, reason))
         }
     });
@@ -46,7 +49,15 @@ pub(super) async fn scan(files: &Arc<[SourceFile]>, needles: Vec<Vec<u8>>) -> Sc
     let mut outcome = ScanOutcome::default();
     while let Some(result) = results.next().await {
         match result {
-            Ok(read) => {
+            Ok((label, read)) => {
+                if let Some(first) = read.skipped.first() {
+                    let count = read.skipped.len();
+                    let records = if count == 1 { "record" } else { "records" };
+                    warn!(file = %label, skipped = count, first = %first.reason, "CloudTrail records skipped");
+                    outcome
+                        .partly_read
+                        .push((label, format!("{count} {records} skipped, the first: {}", first.reason)));
+                }
                 outcome.skipped_records += read.skipped.len();
                 outcome.events.extend(read.events);
             }
