@@ -15,8 +15,8 @@ pub struct Cli {
     #[arg(long, global = true, env = "KEYCHECK_CONFIG")]
     pub config: Option<PathBuf>,
 
-    /// Log format on standard error. The level is set by KEYCHECK_LOG, such as info or
-    /// debug; default: info for `serve`, warn for the other commands.
+    /// Log format on standard error. KEYCHECK_LOG sets the level, such as info or debug
+    /// (default: info for `serve`, warn for the other commands).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
@@ -36,6 +36,10 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the investigation playbook on a key and print the report.
+    ///
+    /// Exit status: 0 when the report has a verdict, 1 when AWS could not be reached, 2 for
+    /// invalid input, 3 when the verdict is inconclusive (the key's CloudTrail activity
+    /// could not be read).
     Investigate(InvestigateArgs),
     /// Contain a key: deactivate it, rotate it, revoke its sessions or quarantine its owner.
     /// Prints the plan, prompts for confirmation, executes it, and writes the audit log.

@@ -18,6 +18,7 @@ use keycheck_core::playbook::{self, Investigation, Origin, Outcome, PlaybookConf
 use keycheck_core::render::view::HeaderView;
 use keycheck_core::render::{Family, Renderer, ReportView, StepView};
 use keycheck_core::report::{Status, StepId};
+use keycheck_core::diagnosis::Verdict;
 use keycheck_core::{AccessKeyId, demo};
 
 use crate::cli::{Format, InvestigateArgs};
@@ -105,9 +106,17 @@ pub async fn run(args: InvestigateArgs, config: &Config) -> anyhow::Result<ExitC
     writeln!(stdout, "{}", text.trim_end())?;
     if live && let Some(hint) = live_access_hint(&outcome) {
         eprintln!("keycheck: {hint}");
+        return Ok(ExitCode::FAILURE);
+    }
+    if outcome.diagnosis.verdict == Verdict::Inconclusive {
+        return Ok(ExitCode::from(INCONCLUSIVE_EXIT));
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Exit status of an investigation whose verdict is inconclusive, so that a script can
+/// tell "nothing found" from "nothing could be read".
+const INCONCLUSIVE_EXIT: u8 = 3;
 
 fn resolve_key(args: &InvestigateArgs) -> Result<AccessKeyId, String> {
     let Some(text) = args.key.as_deref() else {

@@ -7,7 +7,7 @@
 //! [`record_chat_call`] and [`record_chat_rate_limited`] for each chat API call,
 //! [`record_containment_event`] for each click and containment action the audit log records.
 //! [`install`] connects the AWS call recorder. This module decides nothing, and logs only
-//! where its listener starts.
+//! when its listener starts.
 //!
 //! `docs/operations.md` lists every metric with what to do when it moves.
 
@@ -191,7 +191,7 @@ impl Metrics {
     fn preset_series(&self) {
         for origin in ["command", "alert", "cli"] {
             let _ = self.investigations_started.get_or_create(&OriginLabels { origin });
-            for verdict in ["compromised", "suspicious", "no_evidence", NO_VERDICT] {
+            for verdict in ["compromised", "suspicious", "no_evidence", "inconclusive", NO_VERDICT] {
                 let _ = self.investigations_finished.get_or_create(&FinishedLabels { origin, verdict });
             }
         }
@@ -206,7 +206,7 @@ impl Metrics {
         let registry = &mut self.registry;
         registry.register(
             "build",
-            "The running keycheck's version, as a label; the value is always 1",
+            "The running keycheck's version as a label, with the value 1",
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
         );
         registry.register(
@@ -216,7 +216,7 @@ impl Metrics {
         );
         registry.register(
             "investigations_finished",
-            "Investigations finished, by origin and verdict: compromised, suspicious, no_evidence, or none when the playbook stopped without a diagnosis",
+            "Investigations finished, by origin and verdict: compromised, suspicious, no_evidence, inconclusive, or none when the playbook stopped without a diagnosis",
             self.investigations_finished.clone(),
         );
         registry.register(
@@ -261,7 +261,7 @@ impl Metrics {
         );
         registry.register(
             "chat_api_rate_limited",
-            "HTTP 429 responses from a chat platform's API, each retried after Retry-After, by platform and method",
+            "HTTP 429 responses from a chat platform's API, by platform and method, including the last one of a call that keycheck gave up on",
             self.chat_rate_limited.clone(),
         );
 
@@ -374,8 +374,9 @@ impl Metrics {
 }
 
 /// Returns the `service` and `operation` labels of an AWS call: the IAM action's prefix
-/// and the operation, such as `iam` and `ListAccessKeys`. An operation that
-/// `OPERATIONS` lacks gets the SDK's service name in lowercase, spaces as underscores.
+/// and the operation, such as `iam` and `ListAccessKeys`. A call without an IAM action,
+/// which is one missing from `keycheck_core::evidence::live::operations::OPERATIONS`, gets
+/// the SDK's service name in lowercase, with spaces as underscores.
 fn aws_labels(call: &CallName<'_>) -> (String, String) {
     let service = match call.action.and_then(|action| action.split_once(':')) {
         Some((prefix, _)) => prefix.to_string(),
@@ -431,6 +432,7 @@ fn verdict_label(verdict: Verdict) -> &'static str {
         Verdict::Compromised => "compromised",
         Verdict::Suspicious => "suspicious",
         Verdict::NoEvidence => "no_evidence",
+        Verdict::Inconclusive => "inconclusive",
     }
 }
 
@@ -561,7 +563,7 @@ mod tests {
     }
 
     #[test]
-    fn encode_names_follow_conventions() {
+    fn encode_lists_every_metric_family() {
         let metrics = Metrics::new();
         // A family shows in the output once it has a series, so give each one.
         let call = CallName {

@@ -103,9 +103,10 @@ fn assert_no_credential(run: &Run) {
 fn live_unreachable_reports_every_step() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let run = keycheck(dir.path(), true, &["investigate", KEY, "--format", "json"]);
-    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(run.code, Some(1), "AWS could not be reached\n{run}");
 
     let report: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{run}"));
+    assert_eq!(report["diagnosis"]["verdict"], "inconclusive", "{run}");
     assert!(report["evidence_source"].as_str().is_some_and(|s| s.starts_with("live")), "{run}");
     let steps = report["reports"].as_array().unwrap_or_else(|| panic!("no reports\n{run}"));
     assert_eq!(steps.len(), 10, "{run}");
@@ -130,7 +131,7 @@ fn live_unreachable_says_what_to_do() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let run = keycheck(dir.path(), true, &["investigate", KEY, "--quiet"]);
 
-    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(run.code, Some(1), "{run}");
     assert!(run.stdout.contains("== Diagnosis:"), "the terminal report is complete\n{run}");
     assert!(run.stderr.contains("keycheck: AWS did not answer: check the network"), "{run}");
     assert_no_credential(&run);
@@ -141,7 +142,8 @@ fn live_without_credentials_names_fix() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let run = keycheck(dir.path(), false, &["investigate", KEY, "--quiet"]);
 
-    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("Diagnosis: INCONCLUSIVE"), "nothing read is not called clean\n{run}");
     let fix = "no AWS credentials found: set AWS_PROFILE";
     assert!(run.stdout.contains(fix), "the report says why each step failed\n{run}");
     assert!(run.stderr.contains(&format!("keycheck: {fix}")), "{run}");

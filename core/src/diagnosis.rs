@@ -35,6 +35,9 @@ pub enum Verdict {
     Suspicious,
     /// Nothing in the evidence correlates.
     NoEvidence,
+    /// Nothing correlates, but the key's CloudTrail activity could not be read, so the
+    /// evidence cannot show that the key was not misused.
+    Inconclusive,
 }
 
 impl Verdict {
@@ -44,6 +47,7 @@ impl Verdict {
             Verdict::Compromised => "compromised",
             Verdict::Suspicious => "suspicious",
             Verdict::NoEvidence => "no evidence of compromise",
+            Verdict::Inconclusive => "inconclusive",
         }
     }
 }
@@ -241,7 +245,7 @@ pub fn diagnose(investigation: &Investigation, reports: &[StepReport]) -> Diagno
     sections.sort_by(|a, b| b.level.cmp(&a.level));
 
     let had_activity = facts.activity.is_some_and(|a| a.total_calls + a.session_calls.len() > 0);
-    let verdict = verdict(&signals, had_activity);
+    let verdict = verdict(&signals, had_activity, facts.activity.is_some());
     let severity = severity(verdict, investigation, &facts);
     let (first_detection, first_detection_source) = first_detection(&facts);
     let blind_spots = blind_spots(reports);
@@ -269,11 +273,13 @@ pub fn diagnose(investigation: &Investigation, reports: &[StepReport]) -> Diagno
     }
 }
 
-fn verdict(signals: &Signals, had_activity: bool) -> Verdict {
+fn verdict(signals: &Signals, had_activity: bool, activity_read: bool) -> Verdict {
     if !signals.strong.is_empty() && had_activity {
         Verdict::Compromised
     } else if !signals.strong.is_empty() || !signals.weak.is_empty() {
         Verdict::Suspicious
+    } else if !activity_read {
+        Verdict::Inconclusive
     } else {
         Verdict::NoEvidence
     }
@@ -298,6 +304,8 @@ fn severity(verdict: Verdict, investigation: &Investigation, facts: &Facts) -> S
         Verdict::Suspicious => Severity::Medium,
         Verdict::NoEvidence if investigation.alert.is_some() && key_works => Severity::Low,
         Verdict::NoEvidence => Severity::Info,
+        Verdict::Inconclusive if investigation.alert.is_some() || key_works => Severity::Medium,
+        Verdict::Inconclusive => Severity::Low,
     }
 }
 
@@ -310,7 +318,9 @@ fn summary(verdict: Verdict, severity: Severity, signals: &Signals, blind_spots:
         .take(4)
         .collect();
     let mut text = format!("{} ({})", capitalise(verdict.label()), severity.label());
-    if reasons.is_empty() {
+    if verdict == Verdict::Inconclusive {
+        text.push_str(": the key's CloudTrail activity could not be read, so its use cannot be judged");
+    } else if reasons.is_empty() {
         text.push_str(": nothing in the evidence correlates");
     } else {
         text.push_str(": ");
@@ -824,14 +834,14 @@ fn actions(verdict: Verdict, investigation: &Investigation, facts: &Facts) -> Ve
         let not_searched = facts.secrets.map(|s| s.storage_not_searched.as_slice()).unwrap_or_default();
         if !not_searched.is_empty() {
             text.push_str(&format!(
-                ". The search for stored copies could not read {}: check there by hand first",
+                ". The search for stored copies could not read {}, so check there by hand first",
                 not_searched.join(", ")
             ));
         }
         actions.push(Action { kind: ActionKind::Rotate, text });
     }
     actions.extend(manual_actions(facts));
-    if verdict == Verdict::NoEvidence {
+    if matches!(verdict, Verdict::NoEvidence | Verdict::Inconclusive) {
         let looked_days = facts.activity.map(|a| (a.window_end - a.window_start).num_days()).unwrap_or(0);
         let text = if facts.activity.is_none() {
             "CloudTrail could not be read, so nothing could be judged: fix what is listed as not seen and run again".to_string()

@@ -101,6 +101,20 @@ fn nothing_correlates_gives_no_evidence() {
 }
 
 #[test]
+fn unread_activity_gives_inconclusive() {
+    let reports = vec![active_key()];
+    let diagnosis = diagnose(&investigation(), &reports);
+    assert_eq!(diagnosis.verdict, Verdict::Inconclusive);
+    assert_eq!(diagnosis.severity, Severity::Medium, "the key still works");
+    assert!(diagnosis.summary.contains("could not be read"), "{}", diagnosis.summary);
+    assert!(
+        diagnosis.actions.iter().any(|a| a.text.starts_with("CloudTrail could not be read")),
+        "{:?}",
+        diagnosis.actions
+    );
+}
+
+#[test]
 fn defense_evasion_success_is_compromise() {
     let reports = vec![
         active_key(),
@@ -293,7 +307,7 @@ fn mfa_gap_fires_only_when_enforced() {
     };
     let diagnosis = diagnose(&investigation(), &[report(StepId::Mfa, StepData::Mfa(mfa.clone()))]);
     assert!(!headings(&diagnosis).contains(&"MFA gaps"));
-    assert_eq!(diagnosis.verdict, Verdict::NoEvidence);
+    assert_eq!(diagnosis.verdict, Verdict::Inconclusive, "no activity was read");
 
     mfa.mfa_enforced_by_policy = true;
     mfa.enforcing_policies = vec!["RequireMFA (inline)".to_string()];

@@ -229,6 +229,7 @@ impl DiagnosisView {
             crate::diagnosis::Verdict::Compromised => "🚨",
             crate::diagnosis::Verdict::Suspicious => "⚠️",
             crate::diagnosis::Verdict::NoEvidence => "✅",
+            crate::diagnosis::Verdict::Inconclusive => "❔",
         };
         DiagnosisView {
             verdict: diagnosis.verdict.label().to_string(),

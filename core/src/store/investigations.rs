@@ -459,6 +459,7 @@ fn verdict_name(verdict: Verdict) -> &'static str {
         Verdict::Compromised => "compromised",
         Verdict::Suspicious => "suspicious",
         Verdict::NoEvidence => "no_evidence",
+        Verdict::Inconclusive => "inconclusive",
     }
 }
 
@@ -467,6 +468,7 @@ fn parse_verdict(name: &str) -> Option<Verdict> {
         Verdict::Compromised,
         Verdict::Suspicious,
         Verdict::NoEvidence,
+        Verdict::Inconclusive,
     ]
     .into_iter()
     .find(|verdict| verdict_name(*verdict) == name)
