@@ -126,7 +126,7 @@ pub struct SlackSettings {
     pub mode: SlackMode,
     /// Address the HTTP listener binds, such as `127.0.0.1:3000` or `0.0.0.0:3000`. In
     /// `http` mode it serves `/slack/commands`, `/slack/events`, `/slack/interactions` and
-    /// `/healthz`; in `socket` mode only `/healthz`. In both it also serves `/metrics`
+    /// `/healthz`, and in `socket` mode only `/healthz`. In both it also serves `/metrics`
     /// unless `metrics.listen` names another address.
     pub listen: String,
     /// Base URL of the Slack Web API, without a trailing slash.
@@ -143,9 +143,9 @@ pub struct SlackSettings {
     /// How long after an investigation of a key starts a second alert or command for the
     /// same key links to its thread instead of starting another run, such as `30m`.
     pub duplicate_window: String,
-    /// The users and user groups that may request and approve the containment buttons
-    /// under a diagnosis (`[slack.approvals]`), by Slack user ID (`U…`) and user group ID
-    /// (`S…`).
+    /// The users and user groups that may request and approve the containment actions
+    /// offered under a diagnosis (`[slack.approvals]`), by Slack user ID (`U…`) and user
+    /// group ID (`S…`).
     pub approvals: ApprovalSettings,
 }
 
@@ -213,7 +213,7 @@ pub struct ApprovalSettings {
     /// User IDs and group IDs whose members may approve or reject a requested action.
     /// Empty (the default): keycheck offers no containment buttons.
     pub approvers: Vec<String>,
-    /// Whether the approver must be another person than the requester (default `true`).
+    /// Whether the approver must be someone other than the requester (default `true`).
     /// With `false`, an approver's click on an action button runs it at once.
     pub two_person_rule: bool,
     /// How long a requested action waits for an approver before it expires, such as `30m`.
@@ -232,7 +232,7 @@ impl Default for ApprovalSettings {
 }
 
 impl ApprovalSettings {
-    /// Returns whether containment buttons are offered: some approver is configured.
+    /// Returns whether containment buttons are offered, which needs at least one approver.
     pub fn enabled(&self) -> bool {
         !self.approvers.is_empty()
     }
@@ -274,7 +274,7 @@ fn check_ids(field: &str, ids: &[String], prefixes: &[char], what: &str, example
     Ok(())
 }
 
-/// How interactions reach the Discord bot.
+/// The transport over which the Discord bot receives interactions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DiscordMode {
@@ -304,8 +304,8 @@ pub struct DiscordSettings {
     /// guild the application is installed in.
     pub guilds: Vec<String>,
     /// Channel IDs whose messages are read for alerts that name an access key. Reading
-    /// messages of others needs the Message Content privileged intent, which is enabled
-    /// on the application's Bot page.
+    /// other users' messages needs the Message Content privileged intent, which must be
+    /// turned on in the application's Bot page of the Discord Developer Portal.
     pub watched_channels: Vec<String>,
     /// Channel IDs where `/keycheck` may run. Empty: every channel.
     pub allowed_channels: Vec<String>,
@@ -317,8 +317,8 @@ pub struct DiscordSettings {
     /// How long after an investigation of a key starts a second alert or command for the
     /// same key links to its thread instead of starting another run, such as `30m`.
     pub duplicate_window: String,
-    /// Who may request and approve the containment buttons under a diagnosis
-    /// (`[discord.approvals]`), by Discord user ID and role ID.
+    /// The users and roles that may request and approve the containment actions offered
+    /// under a diagnosis (`[discord.approvals]`), by Discord user ID and role ID.
     pub approvals: ApprovalSettings,
 }
 
@@ -504,15 +504,37 @@ impl FromStr for Config {
     type Err = anyhow::Error;
 
     fn from_str(text: &str) -> anyhow::Result<Config> {
-        let config: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
+        let config: Config = toml::from_str(text).map_err(|error| toml_error(text, &error))?;
         config.validate()?;
         Ok(config)
     }
 }
 
+/// Describes a TOML error by line and column, without the quoted line that toml's own
+/// message shows: that line may hold a token or password put in the file by mistake.
+fn toml_error(text: &str, error: &toml::de::Error) -> anyhow::Error {
+    let message = keycheck_core::redact::redact(error.message().trim_end()).into_owned();
+    let Some(span) = error.span() else {
+        return anyhow::anyhow!("invalid configuration: {message}");
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |start| start.chars().count()) + 1;
+    anyhow::anyhow!("invalid configuration at line {line}, column {column}: {message}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn toml_error_hides_the_line() {
+        let text = "[slack]\nbot_token = \"xoxb-1234567890-abcdefghijklmnop\"\n";
+        let message = text.parse::<Config>().unwrap_err().to_string();
+        assert!(message.contains("line 2, column 1"), "{message}");
+        assert!(message.contains("bot_token"), "{message}");
+        assert!(!message.contains("xoxb-1234567890"), "{message}");
+    }
 
     #[test]
     fn empty_config_uses_defaults() {

@@ -59,9 +59,11 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Times a SQLite store tries its migrations before it fails to open.
 const SQLITE_MIGRATION_ATTEMPTS: u32 = 3;
 
-/// How often opening a SQLite file is tried while another process holds its lock, and
-/// the delay before the first retry (it grows with each attempt).
+/// Times opening a SQLite file is tried while another process holds its lock.
 const SQLITE_OPEN_ATTEMPTS: u32 = 5;
+
+/// Delay before the first retry of opening a locked SQLite file. Retry `n` waits `n` times
+/// this delay.
 const SQLITE_OPEN_RETRY_DELAY: Duration = Duration::from_millis(50);
 
 /// Connections per SQLite pool. SQLite runs one writer at a time, so more connections
@@ -110,6 +112,10 @@ impl fmt::Display for Backend {
 pub enum StoreError {
     #[error("cannot open the store at {url}: {source}")]
     Open { url: String, source: sqlx::Error },
+    #[error(
+        "unsupported database URL {url}: use postgres://, postgresql://, sqlite: or a SQLite file path"
+    )]
+    UnsupportedUrl { url: String },
     #[error("cannot create the directory {} for the SQLite store: {source}", path.display())]
     CreateDirectory {
         path: PathBuf,
@@ -158,6 +164,9 @@ impl Store {
     /// together with its directory.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         let shown_url = display_url(url);
+        if url.contains("://") && !is_postgres_url(url) && !url.starts_with("sqlite:") {
+            return Err(StoreError::UnsupportedUrl { url: shown_url });
+        }
         let pool = if is_postgres_url(url) {
             Pool::Postgres(open_postgres(url, &shown_url).await?)
         } else {
@@ -247,8 +256,8 @@ async fn open_sqlite(url: &str, shown_url: &str) -> Result<SqlitePool, StoreErro
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
         .foreign_keys(true);
 
-    // Switching a new file to WAL takes an exclusive lock, and SQLite answers "database
-    // is locked" at once, without waiting out the busy timeout, when another process is
+    // Switching a new file to WAL takes an exclusive lock, and SQLite returns "database is
+    // locked" immediately, without waiting out the busy timeout, when another process is
     // switching the same file. The second try finds the file already in WAL mode.
     let mut attempt = 1;
     loop {
@@ -268,12 +277,23 @@ async fn open_sqlite(url: &str, shown_url: &str) -> Result<SqlitePool, StoreErro
     }
 }
 
-/// Returns whether `error` is SQLite's SQLITE_BUSY (5) or SQLITE_LOCKED (6).
+/// Returns whether `error` is SQLite's SQLITE_BUSY (5) or SQLITE_LOCKED (6), extended
+/// codes such as SQLITE_BUSY_RECOVERY (261) included.
 fn is_sqlite_busy(error: &sqlx::Error) -> bool {
     let sqlx::Error::Database(database) = error else {
         return false;
     };
-    matches!(database.code().as_deref(), Some("5" | "6"))
+    database.code().is_some_and(|code| is_busy_code(&code))
+}
+
+/// Returns whether `code`, a SQLite result code as sqlx writes it, is SQLITE_BUSY or
+/// SQLITE_LOCKED. sqlx 0.8 reports the extended result code, whose low byte is the primary
+/// code.
+fn is_busy_code(code: &str) -> bool {
+    let Ok(code) = code.parse::<i32>() else {
+        return false;
+    };
+    matches!(code & 0xff, 5 | 6)
 }
 
 /// Applies the SQLite migrations, retrying when another process applied them first.
@@ -311,11 +331,10 @@ async fn create_parent_directory(path: &Path) -> Result<(), StoreError> {
         })
 }
 
-/// Returns `url` fit for messages and logs: a PostgreSQL URL loses its user and
-/// password and the value of any `password` query parameter. Other URLs and paths are
-/// returned unchanged.
+/// Returns `url` fit for messages and logs: a URL loses its user and password and the
+/// value of any `password` query parameter. Paths are returned unchanged.
 pub fn display_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").filter(|_| is_postgres_url(url)) else {
+    let Some(scheme_end) = url.find("://") else {
         return url.to_string();
     };
     let (scheme, rest) = url.split_at(scheme_end + 3);
@@ -348,5 +367,22 @@ fn query_failed(
         operation,
         target,
         source,
+    }
+}
+
+#[cfg(test)]
+mod busy_code_tests {
+    use super::is_busy_code;
+
+    #[test]
+    fn busy_code_matches_primary_and_extended_codes() {
+        assert!(is_busy_code("5"), "SQLITE_BUSY");
+        assert!(is_busy_code("6"), "SQLITE_LOCKED");
+        assert!(is_busy_code("261"), "SQLITE_BUSY_RECOVERY");
+        assert!(is_busy_code("517"), "SQLITE_BUSY_SNAPSHOT");
+        assert!(is_busy_code("262"), "SQLITE_LOCKED_SHAREDCACHE");
+        assert!(!is_busy_code("1"), "SQLITE_ERROR");
+        assert!(!is_busy_code("2067"), "SQLITE_CONSTRAINT_UNIQUE");
+        assert!(!is_busy_code("not a code"));
     }
 }

@@ -1135,6 +1135,14 @@ async fn open_sqlite_concurrently_on_new_file() {
 }
 
 #[tokio::test]
+async fn open_rejects_other_database_urls() {
+    let error = Store::open("mysql://u:hunter2@db.internal/keycheck").await.unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("unsupported database URL mysql://db.internal/keycheck"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+}
+
+#[tokio::test]
 async fn open_sqlite_url_forms() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("url.db");
@@ -1214,6 +1222,7 @@ fn display_url_strips_credentials() {
             "/var/lib/keycheck/keycheck.db",
         ),
         ("sqlite://keycheck.db", "sqlite://keycheck.db"),
+        ("mysql://u:hunter2@db.internal/keycheck", "mysql://db.internal/keycheck"),
     ];
     for (url, expected) in cases {
         assert_eq!(display_url(url), expected, "{url}");
