@@ -2,7 +2,7 @@
 //! playbook settings of a bot, the redaction of outgoing JSON, and texts about an
 //! investigation that read the same on every platform.
 //!
-//! Nothing here knows a chat platform's types or markup; each adapter formats these
+//! Nothing here uses a chat platform's types or markup, so each adapter formats these
 //! values for its own messages.
 
 use std::time::Duration;
@@ -18,14 +18,15 @@ use serde_json::Value;
 use crate::config::PlaybookSettings;
 use crate::user_error::UserError;
 
-/// The shortest window a responder may ask for.
+/// The minimum window a responder may request.
 pub const MIN_WINDOW: Duration = Duration::from_secs(60 * 60);
 
-/// The maximum window a responder may ask for, because CloudTrail's event history keeps 90 days.
+/// The maximum window a responder may request, because CloudTrail's event history keeps 90 days.
 pub const MAX_WINDOW: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 
-/// Parses the window a responder asked for, such as `7d`. `option` names the option in
-/// the error, as the platform spells it (`--window` on Slack, `window` on Discord).
+/// Parses the window a responder requested, such as `7d`. `option` names the option in
+/// the error, as the platform spells it (`--window` on Slack, `window` on Discord). The
+/// error shows at most the first 20 characters of `value`.
 pub fn parse_window(option: &str, value: &str) -> Result<Duration, UserError> {
     let shown: String = value.chars().take(20).collect();
     let window = humantime::parse_duration(value)
@@ -38,7 +39,7 @@ pub fn parse_window(option: &str, value: &str) -> Result<Duration, UserError> {
     Ok(window)
 }
 
-/// Builds the playbook settings of a bot from the `[playbook]` table.
+/// Builds the playbook configuration of a bot from the `[playbook]` table.
 pub fn playbook_config(settings: &PlaybookSettings) -> anyhow::Result<PlaybookConfig> {
     Ok(PlaybookConfig {
         step_timeout: settings.step_timeout(),
@@ -51,7 +52,7 @@ pub fn playbook_config(settings: &PlaybookSettings) -> anyhow::Result<PlaybookCo
     })
 }
 
-/// Redacts secrets in every string of `value`, keys included.
+/// Redacts secrets in every string in `value`, object keys included.
 pub fn redact_strings(value: &mut Value) {
     match value {
         Value::String(text) => {
@@ -74,7 +75,8 @@ pub fn redact_strings(value: &mut Value) {
     }
 }
 
-/// Returns the account of a running investigation as far as the key ID tells it.
+/// Returns the account of a running investigation as decoded from its key ID, or a
+/// placeholder when the key ID does not decode.
 pub fn decoded_account(investigation: &Investigation) -> String {
     match investigation.key.decode_account() {
         AccountDecoding::Decoded { account_id } => format!("{account_id} (decoded from the key ID)"),
@@ -82,7 +84,7 @@ pub fn decoded_account(investigation: &Investigation) -> String {
     }
 }
 
-/// Returns the account step 0 established, with how.
+/// Returns the account ID that step 0 resolved, or `None` when it resolved none.
 pub fn resolved_account(outcome: &Outcome) -> Option<String> {
     outcome.reports.iter().find_map(|report| match &report.data {
         StepData::Resolve(info) => info.account_id.clone(),
@@ -126,7 +128,7 @@ mod tests {
     }
 
     #[test]
-    fn window_names_the_option() {
+    fn parse_window_error_names_option() {
         assert_eq!(parse_window("window", "7d"), Ok(Duration::from_secs(7 * 86_400)));
         let error = parse_window("window", "soon").unwrap_err();
         assert!(error.0.starts_with("window soon is not a length"), "{error}");

@@ -1,5 +1,5 @@
 //! `keycheck config-reference`: the configuration reference in Markdown, generated from
-//! the configuration structs, which `docs/configuration.md` is a copy of.
+//! the configuration structs. `docs/configuration.md` is a copy of its output.
 //!
 //! The structs derive `schemars::JsonSchema`, which turns their doc comments into
 //! descriptions and, because they also derive `Serialize`, their `Default` values into
@@ -31,7 +31,8 @@ Durations are written as text, such as `90s`, `30m`, `24h` or `7d`.";
 pub fn markdown() -> String {
     let schema = schemars::schema_for!(Config);
     let mut text = render(schema.as_value());
-    // Sections end with a blank line and headings start with one, so two follow each other.
+    // Sections end with a blank line and headings start with one, so collapse each run of
+    // blank lines into one.
     while text.contains("\n\n\n") {
         text = text.replace("\n\n\n", "\n\n");
     }
@@ -66,7 +67,8 @@ fn render(root: &Value) -> String {
     out
 }
 
-/// Reads a JSON Schema produced by schemars, resolving `$ref`s against the root.
+/// A reader of the JSON Schema that schemars produces, which resolves `$ref`s against the
+/// root.
 struct Walker<'a> {
     root: &'a Value,
 }
@@ -200,7 +202,7 @@ impl<'a> Walker<'a> {
         name.to_string()
     }
 
-    /// Lists the values of an enum with their descriptions.
+    /// Writes the values of an enum as a list, with their descriptions.
     fn write_variants(&self, out: &mut String, schema: &'a Value) {
         let resolved = self.resolve(schema);
         if let Some(values) = resolved.get("enum").and_then(Value::as_array) {
@@ -218,7 +220,7 @@ impl<'a> Walker<'a> {
         out.push('\n');
     }
 
-    /// Writes how one enum variant is spelled in TOML: `"socket"`, or
+    /// Returns the TOML spelling of one enum variant: `"socket"`, or
     /// `{ snapshot = "…" }` for a variant with a value.
     fn variant_value(&self, variant: &'a Value) -> String {
         if let Some(value) = variant.get("const") {
@@ -254,11 +256,13 @@ fn plural(noun: &str) -> String {
     }
 }
 
-/// Writes a JSON value as its TOML literal: `"text"`, `true`, `30`, `["a", "b"]`.
+/// Returns the TOML literal of a JSON value: `"text"`, `true`, `30`, `["a", "b"]`.
 fn toml_value(value: &Value) -> String {
     match value {
         Value::Null => "unset".to_string(),
-        Value::String(text) => format!("{text:?}"),
+        // JSON's string escapes (`\"`, `\\`, `\n`, `\uXXXX`) are also TOML's, and Rust's
+        // `{:?}` escapes (`\u{…}`) are not.
+        Value::String(_) => value.to_string(),
         Value::Array(items) => format!("[{}]", items.iter().map(toml_value).collect::<Vec<_>>().join(", ")),
         Value::Object(map) => inline_table(map),
         other => other.to_string(),
@@ -307,6 +311,7 @@ mod tests {
     fn toml_values_written_as_toml() {
         let cases = [
             (serde_json::json!("24h"), "\"24h\""),
+            (serde_json::json!("tab\there \u{200b}"), "\"tab\\there \u{200b}\""),
             (serde_json::json!(["a", "b"]), "[\"a\", \"b\"]"),
             (serde_json::json!(true), "true"),
             (serde_json::json!(3), "3"),

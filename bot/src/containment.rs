@@ -1,8 +1,8 @@
 //! Containment from chat, for every chat adapter: offers the recommended actions of a
 //! diagnosis as pending actions, decides each button click with the approval policy, runs
-//! an approved action exactly once, and writes every decision to the audit log.
+//! an approved action at most once, and writes every decision to the audit log.
 //!
-//! This module knows no chat platform and formats no message. An adapter uses it in three
+//! This module uses no chat platform's types and formats no message. An adapter uses it in three
 //! places:
 //!
 //! 1. When an investigation finishes, [`Containment::offer`] stores one pending action per
@@ -44,7 +44,7 @@ use crate::user_error::internal_error;
 /// The plan text stored for a Dismiss action, which changes nothing in AWS.
 const DISMISS_PLAN: &str = r#"{"action":"dismiss"}"#;
 
-/// How many characters of a button value that names no action the audit log keeps.
+/// The maximum number of characters of an unknown button value that the audit log keeps.
 const MAX_AUDITED_VALUE: usize = 64;
 
 /// Builds the [`Remediator`] of an investigation.
@@ -139,8 +139,8 @@ pub enum ClickReply {
 pub struct ApprovalRequest {
     /// The action as stored after the request: requester and deadline set.
     pub action: PendingAction,
-    /// The plan, one sentence a line, as [`Plan::describe`] gives it. It is what the
-    /// approval runs.
+    /// The plan that an approval runs, one sentence a line, as [`Plan::describe`]
+    /// returns it.
     pub plan: Vec<String>,
     /// Whether the approver must be someone other than the requester.
     pub two_person_rule: bool,
@@ -363,7 +363,7 @@ impl Containment {
         })
     }
 
-    /// Makes sure the store has the investigation, which every pending action refers to.
+    /// Ensures the store contains the investigation, which every pending action refers to.
     ///
     /// The chat adapters store each investigation when they claim it. The exception is a
     /// run over an earlier claim that never posted, because that claim still names the
@@ -469,7 +469,7 @@ impl Containment {
             return self.refuse_lost_race(&action.id, click).await;
         };
 
-        let how = match from {
+        let approval_mode = match from {
             ActionState::Offered => "approved in one click (two-person rule off)",
             _ => "approved",
         };
@@ -478,7 +478,7 @@ impl Containment {
             .as_ref()
             .map_or("-", |actor| actor.user_id.as_str());
         let detail = format!(
-            "{} {how}; requested by {requester}",
+            "{} {approval_mode}; requested by {requester}",
             offered_detail(&action)
         );
         self.audit(
@@ -823,15 +823,15 @@ impl Containment {
         click: &Click,
         refusal: Refusal,
     ) -> anyhow::Result<ClickReply> {
-        let what = match action {
+        let clicked = match action {
             Some(action) => format!("{:?} click on {}", click.button, offered_detail(action)),
             None => {
-                let shown: String = value.chars().take(MAX_AUDITED_VALUE).collect();
-                format!("{:?} click on unknown action {shown:?}", click.button)
+                let truncated: String = value.chars().take(MAX_AUDITED_VALUE).collect();
+                format!("{:?} click on unknown action {truncated:?}", click.button)
             }
         };
         let detail = format!(
-            "{what} from {}: {}: {}",
+            "{clicked} from {}: {}: {}",
             describe_channel(&click.channel),
             refusal.code(),
             refusal.message()
@@ -878,7 +878,7 @@ impl Containment {
     }
 
     /// Waits until `check` is due, then reads CloudTrail from the deactivation on and
-    /// returns whether the key or a session issued with it was used since.
+    /// returns a report of whether the key or a session issued with it was used since.
     ///
     /// Fails when the evidence source cannot be built or cannot read CloudTrail.
     pub async fn run_post_check(&self, check: &PostCheck) -> anyhow::Result<PostCheckReport> {
@@ -912,7 +912,7 @@ impl Containment {
 
 /// The reason an approved action did not run to the end.
 enum Failure {
-    /// AWS refused or a precondition no longer held; the text is for the approver.
+    /// AWS rejected a call or a precondition no longer held. Its text is for the approver.
     Remediation(remediation::RemediationError),
     /// keycheck itself failed, such as a stored plan it cannot read.
     Internal(anyhow::Error),

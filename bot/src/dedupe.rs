@@ -4,7 +4,7 @@
 //!
 //! Both chat adapters reach this through the [`Dedupe`] trait. [`StoreDedupe`] keeps the
 //! state in `keycheck_core::store` (SQLite or PostgreSQL), so restarts and replicas share
-//! it; [`MemoryDedupe`] keeps it in the process, for unit tests and tools.
+//! it. [`MemoryDedupe`] keeps it in the process, for unit tests and tools.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -280,7 +280,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn platforms_claim_apart() {
+    async fn platforms_claim_separately() {
         let folder = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", folder.path().join("keycheck.db").display());
         let store = Store::open(&url).await.expect("SQLite store opens");

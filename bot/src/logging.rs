@@ -21,20 +21,22 @@ use crate::cli::LogFormat;
 /// The environment variable that sets the log filter.
 pub const FILTER_VARIABLE: &str = "KEYCHECK_LOG";
 
-/// Returns the filter from `KEYCHECK_LOG`, else `default` (such as `info`). A
-/// `KEYCHECK_LOG` that does not parse is reported on standard error and ignored.
+/// Returns the filter from `KEYCHECK_LOG`, else `default` (such as `info`). An invalid
+/// `KEYCHECK_LOG` is reported on standard error and ignored.
 pub fn filter(default: &str) -> EnvFilter {
     match std::env::var(FILTER_VARIABLE) {
         Ok(text) if !text.trim().is_empty() => EnvFilter::try_new(&text).unwrap_or_else(|error| {
-            eprintln!("keycheck: ignoring {FILTER_VARIABLE}={text:?}: {error}; logging at {default}");
+            eprintln!(
+                "keycheck: {FILTER_VARIABLE}={text:?} is not a valid log filter ({error}), so keycheck logs at {default}: write one such as info or keycheck_core=debug,info"
+            );
             EnvFilter::new(default)
         }),
         _ => EnvFilter::new(default),
     }
 }
 
-/// Builds the subscriber that writes `format` lines passing `filter` to `writer`, text
-/// lines with terminal colours when `ansi` is set.
+/// Builds a subscriber that writes the events passing `filter` to `writer` as `format`
+/// lines, with terminal colours in text lines when `ansi` is set.
 pub fn subscriber<W>(format: LogFormat, filter: EnvFilter, writer: W, ansi: bool) -> Box<dyn Subscriber + Send + Sync>
 where
     W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,

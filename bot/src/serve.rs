@@ -182,8 +182,9 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
     result
 }
 
-/// Serves `/healthz` (and `/metrics`) on `slack.listen` until SIGINT or SIGTERM, for a
-/// process that runs the Discord bot alone.
+/// Serves `/healthz` on `slack.listen` until SIGINT or SIGTERM, for a process that runs
+/// the Discord bot alone. It serves `/metrics` there too unless `metrics.listen` names
+/// another address.
 async fn run_health(config: &Config) -> anyhow::Result<ExitCode> {
     let listen = config.slack.listen();
     let listener = TcpListener::bind(listen)
@@ -195,7 +196,7 @@ async fn run_health(config: &Config) -> anyhow::Result<ExitCode> {
         None => crate::metrics::router(),
     };
     let health = tokio::spawn(slack::http::serve(listener, router, std::future::pending()));
-    info!(%listen, "HTTP listener for /healthz started; Slack is off because SLACK_BOT_TOKEN is not set");
+    info!(%listen, "HTTP listener for /healthz started without Slack, because SLACK_BOT_TOKEN is not set");
     shutdown_signal().await;
     info!("stopping");
     health.abort();

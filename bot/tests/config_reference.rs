@@ -10,7 +10,7 @@ const FIX: &str = "cargo run -p keycheck -- config-reference > docs/configuratio
 fn committed_reference_matches_generated() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
     let committed = std::fs::read_to_string(&path)
-        .unwrap_or_else(|error| panic!("cannot read {}: {error}; create it with `{FIX}`", path.display()));
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}. Create it with `{FIX}`", path.display()));
     let generated = keycheck_bot::config_reference::markdown();
     if committed == generated {
         return;
@@ -22,7 +22,7 @@ fn committed_reference_matches_generated() {
         .find(|&i| committed_lines.get(i) != generated_lines.get(i))
         .unwrap_or(0);
     panic!(
-        "docs/configuration.md is out of date; regenerate it with `{FIX}`.\n\
+        "docs/configuration.md is out of date: regenerate it with `{FIX}`.\n\
          First difference at line {}:\n  committed: {:?}\n  generated: {:?}",
         first + 1,
         committed_lines.get(first).copied().unwrap_or("<end of file>"),
@@ -33,7 +33,17 @@ fn committed_reference_matches_generated() {
 #[test]
 fn reference_covers_every_table() {
     let reference = keycheck_bot::config_reference::markdown();
-    for heading in ["## `[aws]`", "## `[aws.accounts.\"<name>\"]`", "## `[slack]`", "## `[metrics]`", "## `[store]`", "## `[playbook]`"] {
+    for heading in [
+        "## `[aws]`",
+        "## `[aws.accounts.\"<name>\"]`",
+        "## `[slack]`",
+        "## `[slack.approvals]`",
+        "## `[discord]`",
+        "## `[discord.approvals]`",
+        "## `[metrics]`",
+        "## `[store]`",
+        "## `[playbook]`",
+    ] {
         assert!(reference.contains(heading), "no {heading} in:\n{reference}");
     }
     for key in ["### `metrics.listen`", "### `slack.listen`", "### `aws.call_timeout`", "### `templates`"] {

@@ -572,7 +572,7 @@ pub struct SecretFacts {
     /// Whether the key-storage search ran.
     pub storage_search_available: bool,
     /// The sources the key-storage search could not read, such as
-    /// `secretsmanager:ListSecrets for us-east-1`, where a copy of the key may still be.
+    /// `secretsmanager:ListSecrets for us-east-1`, which may still store a copy of the key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub storage_not_searched: Vec<String>,
 }

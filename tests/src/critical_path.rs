@@ -260,12 +260,14 @@ fn region_cost(cost: Cost, calls: &[&Call], weight: &impl Fn(&Call) -> Duration)
     }
 }
 
-/// Numbers each recorded call by the round it ran in, as the recorded times show: round 1
-/// for a call that started before any other call finished, else one more than the
-/// highest round among the calls that finished before it started. With a fixed delay on
-/// every call far longer than the client's own work, a call's round is the number of
-/// calls that ran one after another up to it, so the highest round counts the sequential
-/// rounds of an investigation without depending on how long each took.
+/// Numbers each recorded call by the round it ran in, as the recorded times show. A call
+/// is in round 1 when no call finished before it started, and otherwise in one round more
+/// than the highest round among the calls that did. `calls` must be in the order they
+/// started, as the proxy records them.
+///
+/// With a fixed delay on every call, far longer than the client's own work, a call's round
+/// is the number of calls that ran one after another up to it. So the highest round counts
+/// the sequential rounds of an investigation, whatever each call took.
 pub fn rounds(calls: &[Call]) -> Vec<usize> {
     let mut rounds = Vec::with_capacity(calls.len());
     for call in calls {

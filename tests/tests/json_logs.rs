@@ -3,7 +3,7 @@
 //! `/keycheck` command and of an alert. Each runs through the bot's real HTTP listener on
 //! the demo evidence.
 //!
-//! The subscriber is process-wide, so this file holds a single test.
+//! The subscriber is process-wide, so this file contains a single test.
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -84,13 +84,13 @@ fn parse(lines: Vec<String>) -> Vec<Line> {
 /// Checks the lines of one investigation and returns its ID: exactly one ID appears, every
 /// keycheck line from the first to the last line that names it names it too, and the
 /// lines that mark its course are among them.
-fn check_investigation(lines: &[Line], what: &str) -> String {
-    let shown = || lines.iter().map(|line| line.raw.as_str()).collect::<Vec<_>>().join("\n");
+fn check_investigation(lines: &[Line], case: &str) -> String {
+    let all_lines = || lines.iter().map(|line| line.raw.as_str()).collect::<Vec<_>>().join("\n");
     let mut ids: Vec<&str> = lines.iter().flat_map(Line::investigation_ids).collect();
     ids.sort_unstable();
     ids.dedup();
     let [id] = ids.as_slice() else {
-        panic!("{what}: expected one investigation ID in the log, found {ids:?}:\n{}", shown());
+        panic!("{case}: expected one investigation ID in the log, found {ids:?}:\n{}", all_lines());
     };
 
     let naming: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].investigation_ids().contains(id)).collect();
@@ -100,23 +100,23 @@ fn check_investigation(lines: &[Line], what: &str) -> String {
             continue;
         }
         let ids = line.investigation_ids();
-        assert!(ids.contains(id), "{what}: a line logged during {id} does not name it: {}\nall lines:\n{}", line.raw, shown());
+        assert!(ids.contains(id), "{case}: a line logged during {id} does not name it: {}\nall lines:\n{}", line.raw, all_lines());
     }
 
     let inside: Vec<&Line> = lines[first..=last].iter().collect();
     let count = |message: &str| inside.iter().filter(|line| line.message() == message).count();
-    assert_eq!(count("investigation started"), 1, "{what}: the playbook's start:\n{}", shown());
-    assert_eq!(count("step finished"), 10, "{what}: each step's end:\n{}", shown());
-    assert_eq!(count("investigation posted"), 1, "{what}: the Slack thread's start:\n{}", shown());
-    assert_eq!(count("investigation finished"), 2, "{what}: the playbook's and the thread's end:\n{}", shown());
+    assert_eq!(count("investigation started"), 1, "{case}: the playbook's start:\n{}", all_lines());
+    assert_eq!(count("step finished"), 10, "{case}: each step's end:\n{}", all_lines());
+    assert_eq!(count("investigation posted"), 1, "{case}: the Slack thread's start:\n{}", all_lines());
+    assert_eq!(count("investigation finished"), 2, "{case}: the playbook's and the thread's end:\n{}", all_lines());
     let posted = inside.iter().filter(|line| line.message() == "posted a message").count();
-    assert!(posted >= 12, "{what}: the Web API client's debug lines of each post:\n{}", shown());
+    assert!(posted >= 12, "{case}: the Web API client's debug lines of each post:\n{}", all_lines());
 
     let account = inside
         .iter()
         .find(|line| line.message() == "step finished" && line.json["fields"]["step"] == "key")
         .and_then(|line| line.json["spans"].as_array()?.iter().find_map(|span| span["account_id"].as_str()));
-    assert_eq!(account, Some(demo::account_id()), "{what}: the account resolved by step 0 is on later lines:\n{}", shown());
+    assert_eq!(account, Some(demo::account_id()), "{case}: the account resolved by step 0 is on later lines:\n{}", all_lines());
     id.to_string()
 }
 

@@ -318,9 +318,10 @@ async fn events_scan_count_recorded() {
     assert!((1..=events.scans as usize).contains(&skipped), "skipped {skipped} records in {} scans\n{calls}", events.scans);
 }
 
-/// The delay the proxy puts on every call in the rounds test: far longer than the client's
-/// own work between two calls, even in a debug build on a busy machine, so that calls that
-/// do not depend on each other always overlap.
+/// The delay the proxy adds to every call in the rounds test. It is meant to be far longer
+/// than the client's own work between two calls, even in a debug build on a busy machine,
+/// so that calls that do not depend on each other overlap. NOTE: 200 ms is an estimate of
+/// that margin, not a measured bound, so a much slower machine could shift rounds.
 const ROUND_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The `ListAnalyzers` response of an account without an analyzer. moto has no Access
@@ -366,12 +367,12 @@ async fn calls_start_once_inputs_known() {
     assert!(!hub.is_empty() && hub.iter().all(|r| *r == 3), "every Security Hub filter at once, with the owner's name: {hub:?}");
     assert_eq!(rounds_of("secretsmanager:ListSecrets"), [3], "the storage search needs only the owner's name");
     assert_eq!(rounds_of("ssm:DescribeParameters"), [3], "the storage search needs only the owner's name");
-    let last = rounds_of_all(&run.calls, &rounds);
-    assert_eq!(last, 5, "the critical path is 5 calls: the key's account, then two CloudTrail queries of two calls each");
+    let highest = highest_round(&run.calls, &rounds);
+    assert_eq!(highest, 5, "the critical path is 5 calls: the key's account, then two CloudTrail queries of two calls each");
 }
 
 /// Returns the highest round among the calls that are not later pages of a request.
-fn rounds_of_all(calls: &[Call], rounds: &[usize]) -> usize {
+fn highest_round(calls: &[Call], rounds: &[usize]) -> usize {
     calls
         .iter()
         .zip(rounds)

@@ -3,7 +3,7 @@
 //! API rate-limits one reply. The counters must move by exactly what that run did.
 //! Then the same with `[metrics] listen` set, where `/metrics` moves to its own listener.
 //!
-//! The registry is process-wide, so this file holds one test per concern and compares
+//! The registry is process-wide, so this file contains one test per concern and compares
 //! values before and after, never absolute counts of counters other tests could touch.
 
 use std::collections::BTreeMap;
@@ -50,8 +50,8 @@ async fn scrape(http: &reqwest::Client, url: &str) -> Scrape {
     Scrape { samples: parse(&text), text }
 }
 
-/// Scrapes until `done` holds, because the bot counts a chat call after the fake
-/// responded, a moment after the fake recorded it.
+/// Scrapes until `done` returns true or [`TIMEOUT`] passes, because the bot counts a chat
+/// call after the fake responded, a moment after the fake recorded it.
 async fn scrape_until(http: &reqwest::Client, url: &str, done: impl Fn(&Scrape) -> bool) -> Scrape {
     let started = std::time::Instant::now();
     loop {

@@ -52,22 +52,22 @@ async fn live_command_moves_aws_call_metrics() {
             .fake
             .wait_for("the root message update", Duration::from_secs(180), |calls| calls.iter().any(|c| c.method == "chat.update"))
             .await;
-        let response = harness.http.get(harness.url("/metrics")).send().await.expect("the listener answers");
+        let response = harness.http.get(harness.url("/metrics")).send().await.expect("the listener responds");
         (calls, response.text().await.unwrap())
     })
     .await;
-    let shown = format!("Slack calls:\n{}\n\nmetrics:\n{metrics}", transcript(&calls));
+    let details = format!("Slack calls:\n{}\n\nmetrics:\n{metrics}", transcript(&calls));
 
-    assert_eq!(value(&metrics, "keycheck_investigations_started_total{origin=\"command\"}"), 1.0, "{shown}");
+    assert_eq!(value(&metrics, "keycheck_investigations_started_total{origin=\"command\"}"), 1.0, "{details}");
     let finished = value(&metrics, "keycheck_investigations_finished_total{origin=\"command\",verdict=\"compromised\"}");
-    assert_eq!(finished, 1.0, "{shown}");
+    assert_eq!(finished, 1.0, "{details}");
 
     let throttles = value(&metrics, "keycheck_aws_throttles_total{service=\"iam\",operation=\"ListAccessKeys\"}");
-    assert_eq!(throttles, 1.0, "one injected throttle:\n{shown}");
+    assert_eq!(throttles, 1.0, "one injected throttle:\n{details}");
     let listed = value(&metrics, "keycheck_aws_calls_total{service=\"iam\",operation=\"ListAccessKeys\",outcome=\"ok\"}");
-    assert!(listed >= 1.0, "the retried call succeeded:\n{shown}");
+    assert!(listed >= 1.0, "the retried call succeeded:\n{details}");
     let resolved = value(&metrics, "keycheck_aws_calls_total{service=\"sts\",operation=\"GetAccessKeyInfo\",outcome=\"ok\"}");
-    assert!(resolved >= 1.0, "step 0 resolves the account:\n{shown}");
+    assert!(resolved >= 1.0, "step 0 resolves the account:\n{details}");
 
     // Every operation the proxy received is counted under its service and name.
     let seen: BTreeSet<String> = proxy.operations().into_iter().collect();
@@ -75,6 +75,6 @@ async fn live_command_moves_aws_call_metrics() {
     for operation in &seen {
         let (service, name) = operation.split_once(':').expect("proxy operations are service:Operation");
         let labels = format!("keycheck_aws_calls_total{{service=\"{service}\",operation=\"{name}\",outcome=");
-        assert!(metrics.contains(&labels), "{operation} is not counted:\n{shown}");
+        assert!(metrics.contains(&labels), "{operation} is not counted:\n{details}");
     }
 }

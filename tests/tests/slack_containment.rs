@@ -370,7 +370,7 @@ impl Scene {
             .body(body)
             .send()
             .await
-            .expect("the bot's listener answers");
+            .expect("the bot's listener responds");
         response.status().as_u16()
     }
 
@@ -435,7 +435,8 @@ impl Scene {
         name
     }
 
-    /// Clicks the root button `label` as `user` in the investigation's channel.
+    /// Returns the click on the root message's `label` button by `user` in the
+    /// investigation's channel.
     fn root_click<'a>(&self, offer: &'a Offer, user: &'a str, label: &str) -> ClickSpec<'a> {
         ClickSpec {
             user,
@@ -449,7 +450,8 @@ impl Scene {
         }
     }
 
-    /// Clicks `action_id` (`keycheck_approve` or `keycheck_reject`) on an approval request.
+    /// Returns the click on `action_id` (`keycheck_approve` or `keycheck_reject`) of an
+    /// approval request by `user`.
     fn request_click<'a>(&self, offer: &'a Offer, request: &'a Call, user: &'a str, action_id: &str) -> ClickSpec<'a> {
         ClickSpec {
             user,

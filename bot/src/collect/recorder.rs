@@ -1,7 +1,7 @@
 //! The recorder behind `keycheck snapshot collect`: an evidence source that passes every
 //! call to the live source and keeps each result, or the error text of each failure, for
-//! the snapshot. A search that failed in some regions or services keeps what it found and
-//! the errors of the sources it could not read.
+//! the snapshot. For a search that failed in some regions or services, the snapshot
+//! contains what it found and the errors of the regions or services it could not read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -88,8 +88,8 @@ impl Recorder {
     }
 }
 
-/// Keeps the sources of `kind` that a search could not read, replacing those of an
-/// earlier call.
+/// Stores the errors of the regions or services that a search of `kind` could not read,
+/// replacing those of an earlier call as the search's results are.
 fn keep_partial_failures(collected: &mut CollectedEvidence, kind: EvidenceKind, failures: &[EvidenceError]) {
     if failures.is_empty() {
         collected.partial_failures.remove(&kind);
@@ -163,8 +163,8 @@ impl Evidence for Recorder {
         result
     }
 
-    /// Passes the call on unrecorded: the playbook reads the key's record with
-    /// `access_key` too, which records it, and the owner's name is part of that record.
+    /// Passes the call on without recording it, because the playbook also reads the key's
+    /// record with `access_key`, which is recorded and contains the owner's name.
     async fn access_key_owner(&self, key: &AccessKeyId) -> Result<Option<String>, EvidenceError> {
         self.live.access_key_owner(key).await
     }

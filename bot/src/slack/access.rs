@@ -34,7 +34,7 @@ pub struct AccessPolicy {
     members: GroupMembers,
 }
 
-/// The members of Slack user groups, read with `usergroups.users.list` and trusted for
+/// The members of Slack user groups, read with `usergroups.users.list` and cached for
 /// [`GROUP_CACHE_TTL`].
 #[derive(Debug, Default)]
 pub struct GroupMembers {

@@ -14,8 +14,8 @@ use serde::Serialize;
 use super::view::{ButtonView, user_mention};
 use crate::containment::{self, ApprovalRequest, Execution, ExecutionFailure, Offer, PostCheck};
 
-/// Start of the `action_id` of the action buttons under the verdict; the kind follows,
-/// because Slack requires distinct action IDs within one block.
+/// The prefix of the `action_id` of the action buttons under the verdict. The action kind
+/// follows it, because Slack requires distinct action IDs within one block.
 pub const REQUEST_ACTION_PREFIX: &str = "keycheck_request_";
 /// The `action_id` of Approve on an approval request.
 pub const APPROVE_ACTION: &str = "keycheck_approve";
@@ -57,7 +57,7 @@ pub struct ApprovalView {
     /// The plan, one bullet a sentence.
     pub plan: String,
     pub requested_mrkdwn: String,
-    /// Approve and Reject; empty once the request is decided.
+    /// Approve and Reject, or none once the request is decided.
     pub buttons: Vec<ButtonView>,
     /// The decision, once made, such as `Approved by <@U…>`.
     pub decision_mrkdwn: Option<String>,

@@ -179,7 +179,8 @@ impl SlackApi {
         .map(drop)
     }
 
-    /// Runs `call` with retries, and counts it and each of its 429 answers in the metrics.
+    /// Runs `call` with retries, and counts the call and each of its 429 responses in the
+    /// metrics.
     async fn with_retries<F, Fut>(&self, method: &'static str, call: F) -> Result<Value, ApiError>
     where
         F: Fn() -> Fut,

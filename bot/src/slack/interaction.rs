@@ -87,7 +87,7 @@ pub fn read_clicks(payload: &Value) -> Vec<ButtonClick> {
         .collect()
 }
 
-/// Returns the approval button of a keycheck `action_id`.
+/// Returns the button that a keycheck `action_id` names, or `None` for another app's.
 fn button_of(action_id: &str) -> Option<Button> {
     match action_id {
         APPROVE_ACTION => Some(Button::Approve),
@@ -99,7 +99,7 @@ fn button_of(action_id: &str) -> Option<Button> {
 
 /// Offers the containment actions of a finished investigation in `channel` and returns
 /// the buttons for the root message, with a note on the recommended actions that have
-/// none. Without containment configured, or when offering fails, there are no buttons.
+/// none. There are no buttons when containment is not configured or offering fails.
 pub(super) async fn offer(bot: &SlackBot, outcome: &Outcome, channel: &str) -> (Vec<ButtonView>, Option<String>) {
     let Some(containment) = &bot.containment else {
         return (Vec::new(), None);
@@ -135,7 +135,7 @@ pub(super) async fn handle(bot: Arc<SlackBot>, payload: Value) {
 
 async fn handle_click(bot: &Arc<SlackBot>, click: ButtonClick) {
     let Some(containment) = &bot.containment else {
-        info!("refused a click: containment is not configured on this bot");
+        info!("click refused: containment is not configured on this bot");
         let text = "keycheck's containment buttons are turned off on this bot, so nothing was changed. An admin turns them on with [slack.approvals].";
         tell_clicker(bot, &click, NoticeView::plain(text)).await;
         return;

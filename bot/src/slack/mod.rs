@@ -123,7 +123,8 @@ pub struct SlackBot {
     default_window: Duration,
     default_window_text: String,
     access: AccessPolicy,
-    /// The containment buttons, or `None` when `[slack.approvals]` names no approver.
+    /// The containment service behind the buttons, or `None` when containment is off
+    /// (see [`containment`]).
     containment: Option<Arc<Containment>>,
     /// The user groups of clickers, for the approval policy.
     approval_groups: GroupMembers,

@@ -124,7 +124,7 @@ async fn on_interaction(
     };
     match serde_json::to_value(&event) {
         Ok(payload) => bot.handle_interaction(payload),
-        Err(error) => warn!(%error, "cannot read a Socket Mode interaction"),
+        Err(error) => warn!(%error, "cannot convert a Socket Mode interaction to JSON"),
     }
     Ok(())
 }

@@ -97,8 +97,8 @@ pub struct EventSet {
     pub scans: u32,
     /// Origin of the events, such as `12 CloudTrail files` or `log group aws-cloudtrail-logs`.
     pub source: String,
-    /// Parts of the event store that could not be read, such as a region of the
-    /// `LookupEvents` fallback, whose events the set lacks.
+    /// Errors from the parts of the event store that could not be read, such as one region
+    /// of the `LookupEvents` fallback. The set lacks the events stored there.
     pub failures: Vec<EvidenceError>,
 }
 

@@ -33,9 +33,9 @@ pub trait Evidence: Send + Sync {
     async fn access_key(&self, key: &AccessKeyId) -> Result<Option<KeyRecord>, EvidenceError>;
 
     /// Returns the name of the IAM user that owns a long-term key, or `None` when no such
-    /// key exists. The playbook starts reading the owner with this name, so a source that
-    /// learns the name before the key's status (live IAM names the owner one call earlier)
-    /// overrides it. The default reads the whole record with `access_key`.
+    /// key exists. The playbook starts reading the owner's user record as soon as this
+    /// returns. The default reads the whole record with `access_key`, so a source that can
+    /// name the owner sooner should override it, as live IAM does with one call fewer.
     async fn access_key_owner(&self, key: &AccessKeyId) -> Result<Option<String>, EvidenceError> {
         Ok(self.access_key(key).await?.map(|record| record.user_name))
     }
@@ -114,8 +114,8 @@ pub struct Subject {
     pub owner_arn: Option<String>,
 }
 
-/// Why evidence could not be read. Serialized in `keycheck-evidence.json` for the sources
-/// of a search that failed during a collection.
+/// A failure to read evidence. `keycheck-evidence.json` stores it for each source of a
+/// search that failed during a collection.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[serde(tag = "error", rename_all = "snake_case")]
 pub enum EvidenceError {

@@ -30,8 +30,8 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
     report(facts, failures, partial)
 }
 
-/// Returns what a search found, and notes each region or filter it could not search,
-/// such as `Security Hub: securityhub:GetFindings failed for eu-west-1: …`.
+/// Returns what a search found, and adds each region or filter it could not search to
+/// `partial`, such as `Security Hub: securityhub:GetFindings failed for eu-west-1: …`.
 fn searched(source: &str, search: &Search<SecurityFinding>, partial: &mut Vec<String>) -> Vec<SecurityFinding> {
     partial.extend(search.failures.iter().map(|error| format!("{source}: {error}")));
     search.found.clone()
@@ -69,8 +69,8 @@ fn finding_line(finding: &SecurityFinding) -> Finding {
     }])
 }
 
-/// Builds the report. `failures` are the sources that failed entirely, and `partial` the
-/// regions or filters that failed in a source that otherwise responded.
+/// Builds the report. `failures` are the services that failed entirely, and `partial` the
+/// regions or filters that failed in a service that otherwise responded.
 fn report(facts: FindingFacts, failures: Vec<StepFailure>, partial: Vec<String>) -> StepReport {
     let mut findings: Vec<Finding> = facts
         .guardduty

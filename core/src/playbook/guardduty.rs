@@ -76,8 +76,8 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
     report(facts, not_searched)
 }
 
-/// Builds the report; `not_searched` are the regions or filters GuardDuty could not be
-/// searched in, which leave the step degraded.
+/// Builds the report. `not_searched` are the errors of the regions, detectors or criteria
+/// that could not be searched, and they raise an otherwise clean step to a warning.
 fn report(facts: GuardDutyFacts, not_searched: &[EvidenceError]) -> StepReport {
     let mut findings: Vec<Finding> = facts
         .credential_findings

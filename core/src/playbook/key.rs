@@ -1,11 +1,12 @@
 //! Step 1: does the key exist, who owns it, is it active, and when and where was it last
 //! used. For a temporary key, which call minted it and from which key.
 //!
-//! Who owns the key is found in two stages, each run once per investigation and shared.
-//! `find_subject` finds the owner's name, which the searches of steps 5, 6, 7 and 9 need:
-//! from IAM for a long-term key, without waiting for CloudTrail, else from the first
-//! CloudTrail event. `find_owner` then reads the owner's IAM user record and the key's
-//! record while CloudTrail is fetched, for steps 1, 3 and 4. `run` only reports.
+//! The key's owner is found in two stages, each run once per investigation and shared.
+//! `find_subject` finds the owner's name, which the searches of steps 5, 6, 7 and 9 need.
+//! It asks IAM for a long-term key without waiting for CloudTrail, and otherwise reads the
+//! key's first CloudTrail event. `find_owner` then reads the key's IAM record and the
+//! owner's user record while CloudTrail is fetched, for steps 1, 3 and 4. `run` only
+//! reports.
 
 use std::sync::Arc;
 
@@ -33,8 +34,8 @@ pub struct SubjectFacts {
 }
 
 /// Finds the key's owner as early as it can be known, from IAM's record of a long-term key.
-/// Otherwise it waits for `events`, because CloudTrail names the principal behind a
-/// temporary key, a deleted key, or a key in a snapshot without IAM data.
+/// Otherwise waits for `events`, because CloudTrail names the principal behind a temporary
+/// key, a deleted key, or a key in a snapshot without IAM data.
 pub(super) async fn find_subject(
     evidence: &dyn Evidence,
     key: &AccessKeyId,
@@ -95,8 +96,8 @@ pub(super) async fn find_owner(
     if let Ok(events) = &events {
         minted_by = learn_from_events(&mut facts, events, key);
     }
-    // The record read by name does not describe a principal that CloudTrail shows is no
-    // IAM user, such as the root user.
+    // When CloudTrail shows that the principal is not an IAM user, such as the root user,
+    // the user record read by name describes someone else.
     let user = match &facts.principal_type {
         Some(IdentityType::IamUser) | None => user,
         Some(_) => Ok(None),

@@ -636,7 +636,7 @@ pub(crate) fn evidence_failure(step: StepId, error: &EvidenceError) -> StepRepor
 }
 
 /// Names a source that a search could not read, such as `secretsmanager:ListSecrets for
-/// us-east-1`, for a step's summary and facts. The finding beside it has the whole error.
+/// us-east-1`, for a step's summary and facts. The step's finding shows the whole error.
 pub(crate) fn failed_source(error: &EvidenceError) -> String {
     match error {
         EvidenceError::Aws { operation, target, .. } => format!("{operation} for {target}"),

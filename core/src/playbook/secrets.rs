@@ -49,11 +49,11 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
         Ok(search) => {
             facts.storage_search_available = true;
             facts.key_locations = with_readers(search.found.clone(), &facts);
-            // A source that failed may hold a copy of the key that rotation would break.
+            // A source that failed may store a copy of the key that rotation would break.
             for failure in &search.failures {
                 findings.push(Finding::new(
                     Status::Warning,
-                    format!("{failure}, so a copy of the key stored there is not listed: check it before rotating"),
+                    format!("stored copies of the key not searched, so check there before rotating: {failure}"),
                 ));
                 gaps.push(format!("where the key is stored: {failure}"));
                 facts.storage_not_searched.push(failed_source(failure));

@@ -18,7 +18,7 @@ pub(super) async fn resolve(
         AccountDecoding::NotBase32 => None,
     };
 
-    // Neither call needs the other, and every later call needs keycheck's own identity.
+    // The two calls are independent, so they run concurrently.
     let (owning_account, caller) = tokio::join!(account_from_sts(live, key), live.access.caller());
 
     let mut notes = Vec::new();

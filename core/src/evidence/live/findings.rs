@@ -7,8 +7,8 @@
 //! owner's other keys. SDK records are written as the JSON the AWS CLI prints and read by the
 //! snapshot's parsers, so live and offline findings are read by the same code.
 //!
-//! The requests of one region (one per filter, detector or analyzer) run at once, and each
-//! is a source of its own: when one fails, the findings of the others are returned with
+//! The requests of one region (one per filter, detector or analyzer) run concurrently, and
+//! each is a separate source. When one fails, the findings of the others are returned with
 //! that failure in `Search::failures`.
 
 use std::collections::HashSet;
@@ -67,10 +67,10 @@ pub(super) async fn security_hub(
 }
 
 /// Builds the Security Hub filters: one on resource IDs (the key, and the owner's ARN when
-/// known), and one per name field for the owner (the access key's user name and principal
-/// name). When the owner's ARN is not known yet, a filter on the IAM user's name finds the
-/// findings about the owner's user resource instead. Security Hub joins different fields
-/// with AND and values of one field with OR, which is why these are separate requests.
+/// known), and one per access-key name field for the owner (user name and principal name).
+/// Without the owner's ARN, one more filter on the IAM user's name finds the findings about
+/// the owner's user resource. Security Hub joins different fields with AND and values of
+/// one field with OR, which is why these are separate requests.
 pub(super) fn security_hub_filters(subject: &Subject) -> Vec<AwsSecurityFindingFilters> {
     let string_filter = |comparison: StringFilterComparison, value: &str| {
         StringFilter::builder()
@@ -206,8 +206,8 @@ pub(super) fn guardduty_criteria(subject: &Subject) -> Vec<FindingCriteria> {
     criteria
 }
 
-/// Searches every detector of a region with every criterion at once. Fails when the
-/// detectors cannot be listed; a detector's failed searches are sources of their own.
+/// Searches every detector of a region with every criterion, concurrently. Fails when the
+/// detectors cannot be listed, but a failed search of one detector is a separate source.
 async fn guardduty_region(
     clients: &Clients,
     criteria: &[FindingCriteria],
@@ -237,9 +237,9 @@ async fn guardduty_region(
     Ok(join_all(searches).await.into_iter().flatten().collect())
 }
 
-/// Lists the findings of one detector with every criterion at once, then reads the
-/// findings listed, in batches at once. A criterion whose listing failed is a source of
-/// its own beside the findings read.
+/// Lists the finding IDs of one detector for every criterion concurrently, then reads the
+/// listed findings in concurrent batches. A criterion whose listing failed is returned as
+/// a separate failed source beside the findings read.
 async fn guardduty_detector(
     clients: &Clients,
     detector: &str,
@@ -334,7 +334,8 @@ async fn guardduty_finding_ids(
 
 /// Turns a "not found" from a findings API into "not enabled", because an endpoint that
 /// returns 404 for a findings call does not serve findings. moto 5.2.5 implements GuardDuty
-/// detectors but returns 404 for `ListFindings`. `source` names where, such as the region.
+/// detectors but returns 404 for `ListFindings`. The converted error's target is `source`,
+/// such as the region.
 fn findings_api_missing(error: EvidenceError, source: &str) -> EvidenceError {
     let EvidenceError::Aws {
         operation,
@@ -388,8 +389,9 @@ pub(super) async fn access_analyzer(
     Ok(search)
 }
 
-/// Lists the external-access analyzers of a region and reads the active findings of each
-/// at once. Fails when the analyzers cannot be listed; each analyzer is a source of its own.
+/// Lists the external-access analyzers of a region and reads the active findings of each,
+/// concurrently. Fails when the analyzers cannot be listed, but each analyzer is a
+/// separate source.
 async fn analyzer_region(
     clients: &Clients,
     account: &str,

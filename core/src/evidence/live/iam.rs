@@ -32,15 +32,15 @@ type Iam = aws_sdk_iam::Client;
 /// credential report names the root user.
 const ROOT_USER: &str = "<root_account>";
 
-/// How many policy documents of one list (the user's own policies, or its groups') are
-/// fetched at once. IAM's request rate per account is low, and the SDK retries what it
-/// throttles.
+/// Maximum policy documents of one list (the user's own policies, or its groups') fetched
+/// concurrently. The value is an estimate kept small because IAM throttles requests per
+/// account, and the SDK retries throttled calls.
 const DOCUMENT_FETCHES: usize = 4;
 
 /// IAM records that several evidence methods need, each read once per investigation.
-/// `GetAccessKeyLastUsed` names a key's owner and gives its last use, which the owner's
-/// name, the key's record and the owner's list of keys all need. `ListAccessKeys` gives
-/// the key's status and the owner's keys.
+/// `GetAccessKeyLastUsed` returns a key's owner and last use, which `access_key_owner`,
+/// `access_key` and `user` all need. `ListAccessKeys` returns the key's status and the
+/// owner's other keys, which `access_key` and `user` both need.
 #[derive(Default)]
 pub(super) struct Reads {
     last_use: Memo<Result<Option<LastUse>, EvidenceError>>,
@@ -50,13 +50,14 @@ pub(super) struct Reads {
 /// The owner and last use of a key that exists, as `GetAccessKeyLastUsed` returns them.
 #[derive(Clone, Debug)]
 struct LastUse {
-    /// The owner; IAM names none for the root user's key.
+    /// The owner's user name, which IAM omits for the root user's key.
     user_name: Option<String>,
     last_used: Option<LastUsed>,
 }
 
-/// Returns the name of the IAM user that owns a long-term key, or `None` when IAM has no
-/// such key. One call, shared with `access_key`.
+/// Returns the name of the IAM user that owns a long-term key (`<root_account>` for the
+/// root user's key), or `None` when IAM has no such key. Its one IAM call is shared with
+/// `access_key`.
 pub(super) async fn access_key_owner(
     live: &LiveEvidence,
     key: &AccessKeyId,
@@ -124,8 +125,8 @@ async fn investigated_last_use(
 
 /// Calls `GetAccessKeyLastUsed` once per key and investigation.
 ///
-/// NOTE: IAM does not document its error for a deleted key. `NoSuchEntity` (moto's) is
-/// read as "no such key", and any other error is reported as it is.
+/// NOTE: IAM does not document its error for a deleted key. `NoSuchEntity`, which moto
+/// returns, is read as "no such key", and any other error is reported as it is.
 async fn last_use(live: &LiveEvidence, key_id: &str) -> Result<Option<LastUse>, EvidenceError> {
     let read = || async {
         let clients = live.home_clients().await?;
@@ -187,10 +188,11 @@ fn known(value: &str) -> Option<String> {
 /// Returns an IAM user with its MFA devices, console password, groups, tags, access keys
 /// and every policy that applies to it, or `None` when there is no such user.
 ///
-/// Every call that needs only the user name is sent at once, `GetUser` included. Every
-/// policy document and the last use of each key follow at once, so the record takes two
-/// rounds of calls, or three for group policies and managed policy versions. When the user
-/// does not exist the other calls fail too, and `GetUser`'s response decides.
+/// Every call that needs only the user name is sent concurrently, `GetUser` included. The
+/// policy documents and the last use of each key follow in a second round. A managed
+/// policy's version and a group's policies each add a round, so a group's managed policy
+/// takes four. When the user does not exist, the other calls fail too, and `GetUser`'s
+/// response decides.
 pub(super) async fn user(
     live: &LiveEvidence,
     user_name: &str,
@@ -310,8 +312,9 @@ async fn user_tags(iam: &Iam, user_name: &str) -> Result<Vec<(String, String)>, 
     Ok(tags.into_iter().map(|t| (t.key, t.value)).collect())
 }
 
-/// Returns the user's access keys, each with its last use, read at once. The key under
-/// investigation was read already, so only the owner's other keys cost a call.
+/// Returns the user's access keys, each with its last use, read concurrently. The calls
+/// for the key under investigation are shared with `access_key`, so only the owner's
+/// other keys cost a `GetAccessKeyLastUsed` call.
 async fn user_access_keys(live: &LiveEvidence, user_name: &str) -> Result<Vec<KeyRecord>, EvidenceError> {
     let listed = list_access_keys(live, user_name).await?;
     let records = listed.into_iter().filter_map(|metadata| {
@@ -389,7 +392,8 @@ async fn policies_of(
     Ok(policies)
 }
 
-/// Fetches the documents of `attached`, several at once, keeping their order.
+/// Fetches the documents of `attached`, up to `DOCUMENT_FETCHES` concurrently, keeping
+/// their order.
 async fn with_documents(
     iam: &Iam,
     user_name: &str,

@@ -58,8 +58,8 @@ pub struct LiveEvidence {
     target: Mutex<Option<String>>,
     /// Regions the key was seen in: its last-used region and the regions of its events.
     seen_regions: Mutex<BTreeSet<String>>,
-    /// Progress of the CloudTrail read, which the regional searches wait for when they
-    /// search the regions the key was seen in.
+    /// Progress of the CloudTrail read. Without configured regions, the regional searches
+    /// wait for it to learn the regions the key was seen in.
     trail_read: watch::Sender<TrailRead>,
     /// IAM records shared by the calls that need them.
     iam_reads: iam::Reads,
@@ -214,9 +214,13 @@ impl LiveEvidence {
         TrailReadGuard(&self.trail_read)
     }
 
-    /// Returns the regions to search once the running CloudTrail read, if any, has
-    /// finished and noted the regions of the key's events: the configured regions at
-    /// once, else `relevant_regions` after the read.
+    /// Returns the configured regions immediately. Without configured regions, waits for
+    /// a running CloudTrail read to finish and note the regions of the key's events, then
+    /// returns `relevant_regions`.
+    ///
+    /// NOTE: a search that gets here before the CloudTrail read has started does not wait
+    /// for it. The playbook spawns the read before the searches, which first wait for the
+    /// owner's name, but nothing enforces that order.
     async fn regions_after_trail(&self) -> Result<Vec<String>, EvidenceError> {
         if self.config().regions.is_empty() {
             let mut progress = self.trail_read.subscribe();

@@ -58,9 +58,10 @@ where
 }
 
 /// Runs `work` in every region to search, concurrently. The regions known now (the
-/// configured ones, or the home region and the key's last-used region) are searched at
-/// once. When no regions are configured, the regions that the key's CloudTrail events add
-/// are searched once the CloudTrail read has finished, so CloudTrail delays only those.
+/// configured ones, or the home region and the key's last-used region) are searched
+/// immediately. When no regions are configured, the regions that the key's CloudTrail
+/// events add are searched after the CloudTrail read finishes, so CloudTrail delays only
+/// those.
 pub(super) async fn each_relevant_region<T, F, Fut>(
     live: &LiveEvidence,
     account: &str,
@@ -99,8 +100,8 @@ pub(super) fn per_source<T>(per_region: Vec<Labelled<Labelled<T>>>) -> Vec<Label
 /// Combines the results of several regions or sources of `what` (such as `GuardDuty
 /// findings`) into one.
 ///
-/// - Some succeeded: their items, with the failures of the others, except those where the
-///   service is not enabled or the evidence not available.
+/// - Some succeeded: their items, with the failures of the others, each distinct failure
+///   once, except those where the service is not enabled or the evidence not available.
 /// - None succeeded and every one is not enabled or not available: `NotAvailable`, naming
 ///   where.
 /// - Otherwise: the first real failure.
@@ -136,13 +137,18 @@ pub(super) fn combine<T>(what: &str, results: Vec<Labelled<T>>) -> Result<Search
     for (label, error) in &failures {
         warn!(what, source = %label, %error, "part of the evidence could not be read");
     }
+
+    // Several sources of one region can fail with the same error, such as one denied
+    // `GetFindings` per Security Hub filter, and the report needs to name it only once.
+    let mut not_searched: Vec<EvidenceError> = Vec::new();
+    for (_, error) in failures {
+        if !is_unavailable(&error) && !not_searched.contains(&error) {
+            not_searched.push(error);
+        }
+    }
     Ok(Search {
         found: items,
-        failures: failures
-            .into_iter()
-            .map(|(_, error)| error)
-            .filter(|error| !is_unavailable(error))
-            .collect(),
+        failures: not_searched,
     })
 }
 
@@ -199,6 +205,22 @@ mod tests {
         assert!(search.found.is_empty());
         assert_eq!(search.failures.len(), 1);
         assert!(is_kind(&search.failures[0], AwsErrorKind::Throttled), "{search:?}");
+    }
+
+    #[test]
+    fn combine_reports_same_failure_once() {
+        let results = vec![
+            ("us-east-1, filter 1".to_string(), Err(failed(AwsErrorKind::AccessDenied))),
+            ("us-east-1, filter 2".to_string(), Err(failed(AwsErrorKind::AccessDenied))),
+            ("us-east-1, filter 3".to_string(), Ok(vec![1])),
+            ("us-east-1, filter 4".to_string(), Err(failed(AwsErrorKind::Throttled))),
+        ];
+        let search = combine("findings", results).unwrap();
+        assert_eq!(search.found, [1]);
+        assert_eq!(
+            search.failures,
+            [failed(AwsErrorKind::AccessDenied), failed(AwsErrorKind::Throttled)]
+        );
     }
 
     #[test]

@@ -72,9 +72,9 @@ pub struct CallName<'a> {
 }
 
 /// Receives every AWS call that any live evidence source or remediator of the process
-/// makes, while it makes them. Register one with [`set_call_observer`].
+/// makes, as the calls happen. Register one with [`set_call_observer`].
 pub trait CallObserver: Send + Sync {
-    /// Records one HTTP attempt of `call`; `throttled` when AWS throttled it.
+    /// Records one HTTP attempt of `call`. `throttled` is true when AWS throttled it.
     fn attempt(&self, call: &CallName<'_>, throttled: bool);
     /// Records the outcome of `call` after the SDK's retries.
     fn finished(&self, call: &CallName<'_>, outcome: CallOutcome);
@@ -83,8 +83,8 @@ pub trait CallObserver: Send + Sync {
 static OBSERVER: OnceLock<Box<dyn CallObserver>> = OnceLock::new();
 
 /// Registers `observer` to receive every AWS call the process makes from now on, in
-/// addition to the counts of each source's [`AwsCallStats`]. The first registration
-/// stays: returns false, and drops `observer`, when one was registered before.
+/// addition to the counts of each source's [`AwsCallStats`]. Returns false, and drops
+/// `observer`, when an observer was registered before, because the first one stays.
 pub fn set_call_observer(observer: Box<dyn CallObserver>) -> bool {
     OBSERVER.set(observer).is_ok()
 }
@@ -201,7 +201,7 @@ impl Intercept for CallRecorder {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(metadata) = cfg.load::<Metadata>() {
-            let throttled = context.response().is_some_and(|response| response_throttled(response));
+            let throttled = context.response().is_some_and(response_throttled);
             self.stats.record_attempt(metadata, throttled);
         }
         Ok(())
@@ -234,8 +234,8 @@ fn failed_outcome(context: &FinalizerInterceptorContextRef<'_>) -> CallOutcome {
     }
 }
 
-/// Returns whether `response` is AWS throttling the request: HTTP 429, or an error
-/// response whose code is a throttling code.
+/// Returns whether AWS throttled the request of `response`: HTTP 429, or an error
+/// response whose error code is a throttling code.
 fn response_throttled(response: &HttpResponse) -> bool {
     let status = response.status().as_u16();
     if status == 429 {

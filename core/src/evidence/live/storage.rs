@@ -35,7 +35,7 @@ const CODEBUILD_BATCH: usize = 100;
 
 /// Returns the places in every relevant region that store the key or name its owner, with
 /// the services and regions that could not be searched. Each service of each region is a
-/// source of its own, so one denied listing leaves the others' results standing.
+/// separate source, so one denied listing does not discard the others' results.
 pub(super) async fn key_locations(
     live: &LiveEvidence,
     subject: &Subject,

@@ -77,8 +77,9 @@ fn live(config: LiveConfig, rules: &[&Rule]) -> LiveEvidence {
     )
 }
 
-/// Rules answering every IAM read that `user` makes beside `GetUser` with nothing, for
-/// tests about `GetUser` alone: the reads run concurrently, so each needs an answer.
+/// Returns mock rules that give an empty result for every IAM read that `user` sends
+/// besides `GetUser`. Tests about `GetUser` alone need them because `user` sends those
+/// reads concurrently with `GetUser`, so each one needs a response.
 fn empty_user_reads() -> Vec<Rule> {
     use aws_sdk_iam::operation::get_login_profile::GetLoginProfileError;
     use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;

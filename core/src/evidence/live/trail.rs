@@ -126,7 +126,7 @@ pub(super) struct Batch {
     pub scans: u32,
     /// True when a limit stopped the read before the end of its time range.
     pub truncated: bool,
-    /// The regions the read failed in, while others responded.
+    /// The errors of the regions the read failed in while other regions responded.
     pub failures: Vec<EvidenceError>,
 }
 

@@ -1,7 +1,7 @@
 //! keycheck's own evidence file, `keycheck-evidence.json`, which `keycheck snapshot
 //! collect` writes: every record it read live through the `Evidence` trait, as the trait
 //! returned it, the error text of every call that failed, and the errors of the regions
-//! and services a search could not read while others answered.
+//! and services a search could not read while others responded.
 //!
 //! A snapshot reads this file before any AWS CLI export of the same kind. A kind that
 //! failed during the collection is returned as `EvidenceError::NotAvailable` carrying
@@ -180,8 +180,9 @@ pub struct CollectedEvidence {
     #[serde(default)]
     pub unavailable: BTreeMap<EvidenceKind, String>,
     /// For each kind read by a search over several sources (regions, services, request
-    /// filters), the sources that failed while others answered. An offline re-run
-    /// reports them as the live run did, because the records of those sources are missing.
+    /// filters), the errors of the sources that failed while others responded. An offline
+    /// re-run reports them as the live run did, because the records of those sources are
+    /// missing.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub partial_failures: BTreeMap<EvidenceKind, Vec<EvidenceError>>,
 }
@@ -209,7 +210,7 @@ impl CollectedEvidence {
         }
     }
 
-    /// Returns the sources of `kind` that failed while others answered.
+    /// Returns the errors of the sources of `kind` that failed while others responded.
     pub fn partial_failures_of(&self, kind: EvidenceKind) -> Vec<EvidenceError> {
         self.partial_failures.get(&kind).cloned().unwrap_or_default()
     }
