@@ -438,6 +438,31 @@ fn corrupt_file_noted_and_rest_read() {
 }
 
 #[tokio::test]
+async fn unread_files_named_in_events() {
+    let dir = tempfile::tempdir().unwrap();
+    full_snapshot(dir.path());
+    write(
+        dir.path(),
+        "cloudtrail/truncated.json.gz",
+        &gzip(&minting_trail())[..20],
+    );
+    write(dir.path(), "notes.md", "# not evidence");
+    let snapshot = open(dir.path());
+
+    let set = snapshot.events(&EventQuery::new(key())).await.unwrap();
+    let failures: Vec<String> = set.failures.iter().map(ToString::to_string).collect();
+    assert!(
+        failures.iter().any(|f| f.starts_with("cannot read cloudtrail/truncated.json.gz: ")),
+        "the unreadable CloudTrail file is named: {failures:?}"
+    );
+    assert!(
+        !failures.iter().any(|f| f.contains("notes.md")),
+        "a file that is not evidence is not a gap: {failures:?}"
+    );
+    assert!(set.key_calls().count() > 0, "the readable files are still read");
+}
+
+#[tokio::test]
 async fn bare_cloudtrail_folder() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "one.json", minting_trail());
@@ -596,6 +621,12 @@ async fn events_count_skipped_records_and_window_end() {
     assert_eq!(
         set.skipped_records, 1,
         "the record without a usable time is skipped"
+    );
+    let failures: Vec<String> = set.failures.iter().map(ToString::to_string).collect();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0].starts_with("cannot read lines.jsonl: 1 record skipped, the first: "),
+        "the partly read file is named: {failures:?}"
     );
     assert_eq!(
         set.window.end.to_rfc3339(),
