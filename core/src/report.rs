@@ -106,6 +106,29 @@ pub enum Status {
 }
 
 impl Status {
+    /// Returns the most severe of `levels` for a step's status, leaving out
+    /// `NotAvailable`: a source the step could not check does not outrank what it found in
+    /// the others. Returns `Ok` when nothing else is left.
+    pub fn of_findings(levels: impl IntoIterator<Item = Status>) -> Status {
+        levels
+            .into_iter()
+            .filter(|level| *level != Status::NotAvailable)
+            .max()
+            .unwrap_or(Status::Ok)
+    }
+
+    /// Returns the rank of a finding at this level in a step's list, most severe first,
+    /// with `NotAvailable` last: what could not be checked comes after what was found.
+    pub fn finding_rank(self) -> u8 {
+        match self {
+            Status::Error => 0,
+            Status::Critical => 1,
+            Status::Warning => 2,
+            Status::Ok => 3,
+            Status::NotAvailable => 4,
+        }
+    }
+
     /// Returns the status as a lowercase word for display.
     pub fn label(self) -> &'static str {
         match self {
@@ -575,4 +598,24 @@ pub struct SecretFacts {
     /// `secretsmanager:ListSecrets for us-east-1`, which may still store a copy of the key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub storage_not_searched: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Status;
+
+    #[test]
+    fn unchecked_source_does_not_outrank_findings() {
+        let levels = [Status::NotAvailable, Status::Critical, Status::Ok];
+        assert_eq!(Status::of_findings(levels), Status::Critical);
+        assert_eq!(Status::of_findings([Status::NotAvailable]), Status::Ok);
+        assert_eq!(Status::of_findings([]), Status::Ok);
+    }
+
+    #[test]
+    fn unchecked_findings_listed_last() {
+        let mut levels = vec![Status::NotAvailable, Status::Ok, Status::Critical, Status::Warning];
+        levels.sort_by_key(|level| level.finding_rank());
+        assert_eq!(levels, [Status::Critical, Status::Warning, Status::Ok, Status::NotAvailable]);
+    }
 }

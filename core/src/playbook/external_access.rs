@@ -29,7 +29,7 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
             }
         }
         Err(EvidenceError::NotAvailable { what, .. }) => {
-            findings.push(Finding::new(Status::Ok, format!("not checked: {what} is not available")));
+            findings.push(Finding::new(Status::NotAvailable, format!("not checked: {what} is not available")));
             gaps.push(format!("{what} is not available"));
         }
         Err(error) if events.is_err() => return evidence_failure(StepId::ExternalAccess, &error),
@@ -69,8 +69,8 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
         ));
     }
 
-    findings.sort_by(|a, b| b.level.cmp(&a.level));
-    let status = findings.iter().map(|f| f.level).max().unwrap_or(Status::Ok);
+    findings.sort_by_key(|finding| finding.level.finding_rank());
+    let status = Status::of_findings(findings.iter().map(|f| f.level));
     let summary = match (facts.grants.len(), facts.analyzer_findings.len()) {
         (0, 0) => "no resources shared outside the account".to_string(),
         (grants, analyzer) => format!("{grants} sharing calls by the key, {analyzer} active Access Analyzer findings"),

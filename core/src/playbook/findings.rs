@@ -99,12 +99,12 @@ fn report(facts: FindingFacts, failures: Vec<StepFailure>, partial: Vec<String>)
         );
     }
     for unavailable in &facts.unavailable {
-        findings.push(Finding::new(Status::Ok, format!("not checked: {unavailable}")));
+        findings.push(Finding::new(Status::NotAvailable, format!("not checked: {unavailable}")));
     }
     for missed in &partial {
         findings.push(Finding::new(Status::Warning, format!("partly searched, so findings there are not listed: {missed}")));
     }
-    findings.sort_by(|a, b| b.level.cmp(&a.level));
+    findings.sort_by_key(|finding| finding.level.finding_rank());
 
     let total = facts.guardduty.len() + facts.security_hub.len() + facts.health.len();
     if facts.unavailable.len() == 3 {
@@ -121,11 +121,7 @@ fn report(facts: FindingFacts, failures: Vec<StepFailure>, partial: Vec<String>)
         return report;
     }
 
-    let status = findings
-        .iter()
-        .map(|f| f.level)
-        .max()
-        .unwrap_or(Status::Ok);
+    let status = Status::of_findings(findings.iter().map(|f| f.level));
     let summary = if total == 0 {
         "no findings name the key or its owner".to_string()
     } else {

@@ -117,7 +117,7 @@ fn report(facts: MfaFacts, long_term: bool) -> StepReport {
     match facts.owner_has_mfa {
         Some(false) => findings.push(Finding::new(Status::Warning, format!("{owner} has no MFA device"))),
         Some(true) => findings.push(Finding::new(Status::Ok, format!("{owner} has an MFA device"))),
-        None => findings.push(Finding::new(Status::Ok, format!("whether {owner} has MFA is unknown"))),
+        None => findings.push(Finding::new(Status::NotAvailable, format!("whether {owner} has MFA is unknown"))),
     }
     if facts.owner_has_console_password == Some(true) && facts.owner_has_mfa == Some(false) {
         findings.push(Finding::new(
@@ -168,7 +168,7 @@ fn report(facts: MfaFacts, long_term: bool) -> StepReport {
         findings.push(Finding::new(Status::Ok, "the credential report is not available, so other users were not checked"));
     }
 
-    let status = findings.iter().map(|f| f.level).max().unwrap_or(Status::Ok);
+    let status = Status::of_findings(findings.iter().map(|f| f.level));
     let summary = match (facts.owner_has_mfa, facts.mfa_enforced_by_policy) {
         (Some(false), false) => format!("{owner} has no MFA and no policy enforces it"),
         (Some(false), true) => format!("{owner} has no MFA device, though a policy enforces MFA"),

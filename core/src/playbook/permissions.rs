@@ -98,7 +98,7 @@ fn report(facts: PermissionFacts, admin_policies: &[String]) -> StepReport {
         ));
     }
 
-    let status = findings.iter().map(|f| f.level).filter(|l| *l != Status::NotAvailable).max().unwrap_or(Status::Ok);
+    let status = Status::of_findings(findings.iter().map(|f| f.level));
     let summary = if facts.admin {
         format!("administrator through {} policies", facts.policies.len())
     } else if !facts.escalation_actions.is_empty() {

@@ -60,7 +60,7 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
             }
         }
         Err(EvidenceError::NotAvailable { what, .. }) => {
-            findings.push(Finding::new(Status::Ok, format!("where the key is stored was not checked: {what} is not available")));
+            findings.push(Finding::new(Status::NotAvailable, format!("where the key is stored was not checked: {what} is not available")));
             gaps.push(format!("where the key is stored: {what} is not available"));
         }
         Err(error) if events.is_err() => return evidence_failure(StepId::Secrets, &error),
@@ -84,8 +84,8 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
         ));
     }
 
-    findings.sort_by(|a, b| b.level.cmp(&a.level));
-    let status = findings.iter().map(|f| f.level).max().unwrap_or(Status::Ok);
+    findings.sort_by_key(|finding| finding.level.finding_rank());
+    let status = Status::of_findings(findings.iter().map(|f| f.level));
     let storage_note = if !facts.storage_search_available {
         " (storage not searched)".to_string()
     } else if !facts.storage_not_searched.is_empty() {
