@@ -380,7 +380,9 @@ impl Geo {
         if status.is_available() {
             tracing::info!(summary = %status.summary(), "geolocation sources loaded");
         } else {
-            tracing::warn!(summary = %status.summary(), "geolocation unavailable");
+            // Info, not a warning: geolocation is optional, and every report says it is
+            // unavailable where it would have shown countries.
+            tracing::info!(summary = %status.summary(), "geolocation unavailable");
         }
         Ok(geo)
     }
