@@ -809,13 +809,18 @@ fn actions(verdict: Verdict, investigation: &Investigation, facts: &Facts) -> Ve
         });
     }
     let sessions = facts.activity.map(|a| a.minted_sessions.len()).unwrap_or(0);
-    if act && (sessions > 0 || key.kind() == KeyKind::Temporary) {
+    if act && key.kind() == KeyKind::Temporary {
         actions.push(Action {
             kind: ActionKind::RevokeSessions,
             text: format!(
-                "revoke sessions: deactivating a key does not end the {} temporary credentials minted from it",
-                sessions.max(1)
+                "revoke sessions: {key} is temporary and cannot be deactivated, so deny every session of its role or user issued before now"
             ),
+        });
+    } else if act && sessions > 0 {
+        let minted = if sessions == 1 { "session".to_string() } else { format!("{sessions} sessions") };
+        actions.push(Action {
+            kind: ActionKind::RevokeSessions,
+            text: format!("revoke sessions: deactivating a key does not end the {minted} minted from it"),
         });
     }
     if act && facts.permissions.is_some_and(|p| (p.admin || !p.escalation_actions.is_empty()) && p.quarantine_policy.is_none()) {
@@ -870,10 +875,7 @@ fn manual_actions(facts: &Facts) -> Vec<Action> {
 
     let persistence = succeeded(Tactic::Persistence);
     if !persistence.is_empty() {
-        let made: Vec<String> = persistence
-            .iter()
-            .map(|c| format!("{} {}", c.call, c.target.as_deref().unwrap_or("")).trim_end().to_string())
-            .collect();
+        let made = distinct_changes(&persistence);
         actions.push(Action {
             kind: ActionKind::Manual,
             text: format!("remove what the attacker created: {}", truncate_list(&made.iter().map(String::as_str).collect::<Vec<_>>(), 8)),
@@ -881,10 +883,7 @@ fn manual_actions(facts: &Facts) -> Vec<Action> {
     }
     let escalation = succeeded(Tactic::PrivilegeEscalation);
     if !escalation.is_empty() {
-        let made: Vec<String> = escalation
-            .iter()
-            .map(|c| format!("{} {}", c.call, c.target.as_deref().unwrap_or("")).trim_end().to_string())
-            .collect();
+        let made = distinct_changes(&escalation);
         actions.push(Action {
             kind: ActionKind::Manual,
             text: format!("revert the permission changes: {}", truncate_list(&made.iter().map(String::as_str).collect::<Vec<_>>(), 8)),
@@ -914,6 +913,23 @@ fn manual_actions(facts: &Facts) -> Vec<Action> {
         }
     }
     actions
+}
+
+/// Returns each distinct `call target` of `calls` once, in order of first appearance,
+/// with `(×N)` after one that was made N times.
+fn distinct_changes(calls: &[&EventBrief]) -> Vec<String> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for call in calls {
+        let change = format!("{} {}", call.call, call.target.as_deref().unwrap_or("")).trim_end().to_string();
+        match counts.iter_mut().find(|(seen, _)| *seen == change) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((change, 1)),
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(change, count)| if count > 1 { format!("{change} (×{count})") } else { change })
+        .collect()
 }
 
 fn timeline(facts: &Facts, baseline: Option<DateTime<Utc>>) -> Vec<TimelineEntry> {

@@ -159,6 +159,46 @@ fn persistence_calls_listed_with_targets() {
 }
 
 #[test]
+fn repeated_persistence_listed_once() {
+    let reports = vec![report(
+        StepId::Activity,
+        StepData::Activity(activity(vec![
+            call(1, "iam:CreateUser", "203.0.113.45", None, Some("backdoor")),
+            call(2, "iam:CreateUser", "203.0.113.45", None, Some("backdoor")),
+            call(3, "iam:CreateUser", "203.0.113.45", None, Some("backdoor")),
+            call(4, "iam:CreateLoginProfile", "203.0.113.45", None, Some("backdoor")),
+        ])),
+    )];
+    let diagnosis = diagnose(&investigation(), &reports);
+    let action = diagnosis
+        .actions
+        .iter()
+        .find(|a| a.text.starts_with("remove what the attacker created"))
+        .expect("a clean-up action");
+    assert_eq!(
+        action.text,
+        "remove what the attacker created: iam:CreateUser backdoor (×3), iam:CreateLoginProfile backdoor"
+    );
+}
+
+#[test]
+fn temporary_key_revoke_names_no_minted_count() {
+    let investigation = Investigation::new("ASIAIOSFODNN7EXAMPLE".parse().unwrap(), Origin::Cli);
+    let reports = vec![report(
+        StepId::Activity,
+        StepData::Activity(activity(vec![call(1, "iam:CreateUser", "203.0.113.45", None, Some("x"))])),
+    )];
+    let diagnosis = diagnose(&investigation, &reports);
+    let revoke = diagnosis
+        .actions
+        .iter()
+        .find(|a| a.kind == ActionKind::RevokeSessions)
+        .expect("a revoke action");
+    assert!(revoke.text.contains("is temporary and cannot be deactivated"), "{}", revoke.text);
+    assert!(!revoke.text.contains("minted"), "{}", revoke.text);
+}
+
+#[test]
 fn new_source_with_high_risk_call_is_compromise() {
     let mut facts = activity(vec![call(1, "iam:AttachUserPolicy", "203.0.113.45", None, Some("support-backup"))]);
     facts.history_available = true;
