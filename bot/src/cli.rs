@@ -64,7 +64,7 @@ pub enum Command {
     SlackManifest {
         /// Base URL of the HTTP Events API listener, such as https://keycheck.example.com;
         /// without it the manifest is for Socket Mode.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_https_url)]
         http_url: Option<String>,
     },
 }
@@ -111,12 +111,12 @@ pub struct InvestigateArgs {
     pub format: Format,
 
     /// Length of the investigated window, such as 24h or 7d.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_window)]
     pub window: Option<std::time::Duration>,
 
     /// End of the window (RFC 3339, such as 2026-05-01T12:00:00Z). Default: now when live;
     /// the key's last recorded call on a snapshot.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_end)]
     pub end: Option<chrono::DateTime<chrono::Utc>>,
 
     /// Folder of templates that replace the built-in ones (same names as in templates/).
@@ -130,6 +130,32 @@ pub struct InvestigateArgs {
 
 pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e}: write a duration such as 24h, 7d or 90m"))
+}
+
+/// Parses `--window`, within the range the bots accept (1h to 90d).
+fn parse_window(text: &str) -> Result<std::time::Duration, String> {
+    crate::chat::parse_window("--window", text).map_err(|error| error.0)
+}
+
+/// Parses `--end` as an RFC 3339 time.
+fn parse_end(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|time| time.to_utc())
+        .map_err(|error| format!("{error}: write an RFC 3339 time such as 2026-05-01T12:00:00Z"))
+}
+
+/// Parses `--http-url`: an https URL with a host, which the manifest quotes as is.
+fn parse_https_url(text: &str) -> Result<String, String> {
+    // The URL parser drops tabs and line breaks, so they are rejected before it runs:
+    // they would otherwise end up in the YAML of the manifest.
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the URL contains a space or a control character".to_string());
+    }
+    let url = url::Url::parse(text).map_err(|error| format!("{error}: write a URL such as https://keycheck.example.com"))?;
+    if url.scheme() != "https" || url.host_str().is_none_or(str::is_empty) {
+        return Err("Slack sends requests only to https URLs: write one such as https://keycheck.example.com".to_string());
+    }
+    Ok(text.trim_end_matches('/').to_string())
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -183,11 +209,21 @@ pub fn main(cli: Cli) -> ExitCode {
     });
     match result {
         Ok(code) => code,
+        // A reader such as `head` closed standard output early, which is not a failure
+        // of the command.
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("keycheck: {error:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {

@@ -226,3 +226,23 @@ fn bad_config_field_named() {
         assert!(run.stdout.is_empty(), "configuration:\n{text}\n{run}");
     }
 }
+
+#[test]
+fn invalid_options_rejected_with_fix() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["investigate", "--demo", "--window", "0"], "out of range: use at least 1h"),
+        (&["investigate", "--demo", "--end", "yesterday"], "write an RFC 3339 time such as"),
+        (&["slack-manifest", "--http-url", "https://a.example.com\nevil: true"], "control character"),
+        (&["slack-manifest", "--http-url", "http://keycheck.example.com"], "only to https URLs"),
+        (&["slack-manifest", "--http-url", "not a url"], "space or a control character"),
+    ];
+    for (args, message) in cases {
+        let run = keycheck(args);
+        assert_eq!(run.code, Some(2), "{args:?}\n{run}");
+        assert!(run.stderr.contains(message), "expected {message:?} for {args:?}\n{run}");
+        assert!(run.stdout.is_empty(), "{args:?}\n{run}");
+    }
+    let run = keycheck(&["slack-manifest", "--http-url", "https://keycheck.example.com/"]);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stdout.contains("https://keycheck.example.com/slack/commands"), "{run}");
+}
