@@ -66,6 +66,12 @@ struct StepLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectedLabels {
+    platform: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StepErrorLabels {
     step: &'static str,
     reason: &'static str,
@@ -141,6 +147,7 @@ pub struct Metrics {
     chat_calls: Family<ChatCallLabels, Counter>,
     chat_rate_limited: Family<ChatMethodLabels, Counter>,
     approvals: Family<ActionLabels, Counter>,
+    rejected_requests: Family<RejectedLabels, Counter>,
     containment_actions: Family<ActionLabels, Counter>,
 }
 
@@ -180,6 +187,7 @@ impl Metrics {
             chat_calls: Family::default(),
             chat_rate_limited: Family::default(),
             approvals: Family::default(),
+            rejected_requests: Family::default(),
             containment_actions: Family::default(),
         };
         metrics.preset_series();
@@ -266,6 +274,11 @@ impl Metrics {
         );
 
         registry.register(
+            "rejected_requests",
+            "Requests to the HTTP listener rejected for a missing, stale or invalid signature, by platform and reason",
+            self.rejected_requests.clone(),
+        );
+        registry.register(
             "approvals",
             "Containment actions requested, approved, rejected, dismissed or expired, and clicks refused, by action and outcome",
             self.approvals.clone(),
@@ -318,6 +331,12 @@ impl Metrics {
             outcome: outcome.label(),
         };
         self.chat_calls.get_or_create(&labels).inc();
+    }
+
+    /// Counts one request to the HTTP listener of `platform` rejected for its signature,
+    /// with the `reason` label of the signature error.
+    pub fn record_rejected_request(&self, platform: &'static str, reason: &'static str) {
+        self.rejected_requests.get_or_create(&RejectedLabels { platform, reason }).inc();
     }
 
     /// Counts one 429 response to a chat API call, whether it was retried or not.
@@ -473,6 +492,12 @@ pub fn track_investigation(origin: &Origin) -> InvestigationMetrics<'static> {
 /// Counts one chat API call in the process's registry; see [`Metrics::record_chat_call`].
 pub fn record_chat_call(platform: &str, method: &str, outcome: ChatCallOutcome) {
     global().record_chat_call(platform, method, outcome);
+}
+
+/// Counts one rejected request in the process's registry; see
+/// [`Metrics::record_rejected_request`].
+pub fn record_rejected_request(platform: &'static str, reason: &'static str) {
+    global().record_rejected_request(platform, reason);
 }
 
 /// Counts one 429 response in the process's registry; see

@@ -75,6 +75,14 @@ async fn metrics_move_after_one_investigation() {
     let url = harness.url("/metrics");
     let before = scrape(&harness.http, &url).await;
 
+    let unsigned = harness
+        .http
+        .post(harness.url("/slack/commands"))
+        .body("command=%2Fkeycheck&text=AKIAIOSFODNN7EXAMPLE")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status().as_u16(), 401, "an unsigned request is rejected");
     harness.fake.fail_next("chat.postMessage", 1, Failure::RateLimited { retry_after: Some(1) });
     let answer = harness.command(&demo::key().to_string(), "U0ALICE", "C0INCIDENT", "t.metrics").await;
     assert_eq!(answer.status, 200, "{answer:?}");
@@ -87,6 +95,8 @@ async fn metrics_move_after_one_investigation() {
     println!("Slack calls of the run:\n{}", transcript(&calls));
 
     assert_moved(&before, &after, "keycheck_investigations_started_total{origin=\"command\"}", 1.0);
+    let rejected = "keycheck_rejected_requests_total{platform=\"slack\",reason=\"missing_signature\"}";
+    assert_moved(&before, &after, rejected, 1.0);
     assert_moved(&before, &after, "keycheck_investigations_started_total{origin=\"alert\"}", 0.0);
     assert_moved(
         &before,

@@ -214,6 +214,7 @@ pub async fn require_signature(State(verifier): State<Arc<Verifier>>, request: R
         Ok(body) => next.run(Request::from_parts(parts, Body::from(body))).await,
         Err(error) => {
             let count = verifier.rejected.fetch_add(1, Ordering::Relaxed) + 1;
+            crate::metrics::record_rejected_request("discord", error.label());
             if count % REJECTION_LOG_EVERY == 1 {
                 warn!(path = %parts.uri.path(), reason = error.label(), rejected_total = count, "rejected an interaction without a valid Discord signature");
             } else {
