@@ -67,7 +67,9 @@ impl PolicyPurpose {
             PolicyPurpose::Contain => {
                 "# Containment policy: deactivate or rotate a key, revoke its sessions, quarantine\n\
                  # its owner. Attach it, next to the investigation policy, only to roles in accounts\n\
-                 # where keycheck may contain keys."
+                 # where keycheck may contain keys. It may write inline policies on any role, so also\n\
+                 # deny iam:PutRolePolicy and iam:AttachRolePolicy on keycheck's own roles\n\
+                 # (deploy/terraform does)."
             }
         }
     }

@@ -102,3 +102,22 @@ resource "aws_iam_role_policy" "contain" {
   role   = aws_iam_role.contain[0].id
   policy = local.contain_policy
 }
+
+# The containment policy may write inline policies on any role, so that it can revoke the
+# sessions of a leaked key's role. This keeps it from writing to keycheck's own roles,
+# which would let a compromised keycheck grant itself more.
+resource "aws_iam_role_policy" "contain_protect_self" {
+  count = local.create_containment_role ? 1 : 0
+
+  name = "keycheck-protect-own-roles"
+  role = aws_iam_role.contain[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "DenyChangesToKeycheckRoles"
+      Effect   = "Deny"
+      Action   = ["iam:PutRolePolicy", "iam:AttachRolePolicy"]
+      Resource = [aws_iam_role.investigate.arn, aws_iam_role.contain[0].arn]
+    }]
+  })
+}
