@@ -196,12 +196,20 @@ impl StepView {
 }
 
 /// Returns what a responder should do about a failed step: grant the permission when
-/// access was denied, otherwise the error itself.
+/// access was denied, wait and run again when AWS throttled or failed, otherwise the error
+/// itself.
 fn failure_advice(failure: &crate::report::StepFailure) -> String {
-    let denied = failure.message.to_ascii_lowercase().contains("denied");
+    let message = failure.message.to_ascii_lowercase();
+    let operation = &failure.operation;
     match &failure.permission {
-        Some(permission) if denied => {
-            format!("{} was denied; grant {permission} to keycheck's role and run again", failure.operation)
+        Some(permission) if message.contains("denied") => {
+            format!("{operation} was denied; grant {permission} to keycheck's role and run again")
+        }
+        Some(_) if message.contains("throttl") || message.contains("rate exceeded") => {
+            format!("AWS throttled {operation}; run again in a few minutes, or raise aws.max_attempts")
+        }
+        Some(_) if message.contains("http 5") || message.contains("service unavailable") || message.contains("internal error") => {
+            format!("AWS returned a server error for {operation}; run again in a few minutes")
         }
         _ => redact(&failure.message).into_owned(),
     }
@@ -313,6 +321,34 @@ impl ReportView {
             steps: outcome.reports.iter().map(StepView::new).collect(),
             diagnosis: DiagnosisView::new(&outcome.diagnosis),
             finished_at: outcome.finished_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failure_advice;
+    use crate::report::StepFailure;
+
+    fn failure(message: &str) -> StepFailure {
+        StepFailure {
+            operation: "cloudtrail:LookupEvents".to_string(),
+            permission: Some("cloudtrail:LookupEvents".to_string()),
+            message: format!("cloudtrail:LookupEvents failed: {message}"),
+        }
+    }
+
+    #[test]
+    fn advice_fits_the_failure() {
+        let cases = [
+            ("AccessDenied: not authorized", "grant cloudtrail:LookupEvents to keycheck's role"),
+            ("throttled after 3 attempts", "AWS throttled cloudtrail:LookupEvents; run again"),
+            ("failed (HTTP 500)", "AWS returned a server error for cloudtrail:LookupEvents"),
+            ("the log group was not found", "cloudtrail:LookupEvents failed: the log group was not found"),
+        ];
+        for (message, expected) in cases {
+            let advice = failure_advice(&failure(message));
+            assert!(advice.contains(expected), "{message}: {advice}");
         }
     }
 }
