@@ -426,7 +426,8 @@ impl StoreSettings {
         let url = self.database_url.as_str();
         anyhow::ensure!(
             url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"),
-            "store.database_url = {url:?} is neither sqlite: nor postgres://: write one such as sqlite://keycheck.db"
+            "store.database_url = {:?} is neither sqlite: nor postgres://: write one such as sqlite://keycheck.db",
+            keycheck_core::store::display_url(url)
         );
         Ok(())
     }

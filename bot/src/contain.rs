@@ -214,6 +214,16 @@ pub async fn run_audit(args: AuditArgs, config: &Config) -> anyhow::Result<ExitC
             return Ok(ExitCode::from(2));
         }
     };
+    // Opening a SQLite store creates it, so a mistyped path or another working folder
+    // would show an empty log instead of the one the bot writes.
+    if let Some(path) = sqlite_file(&config.store.database_url)
+        && !path.exists()
+    {
+        anyhow::bail!(
+            "no audit log at {}: keycheck writes it on the first containment action. Run audit from the folder the bot uses, or pass --config with its store.database_url",
+            path.display()
+        );
+    }
     let store = open_store(config).await?;
     let entries = store
         .audit(key.as_ref())
@@ -228,9 +238,10 @@ pub async fn run_audit(args: AuditArgs, config: &Config) -> anyhow::Result<ExitC
         return Ok(ExitCode::SUCCESS);
     }
     if entries.is_empty() {
+        let url = store.url();
         match &key {
-            Some(key) => writeln!(stdout, "The audit log has no entry for {key}.")?,
-            None => writeln!(stdout, "The audit log is empty.")?,
+            Some(key) => writeln!(stdout, "The audit log at {url} has no entry for {key}.")?,
+            None => writeln!(stdout, "The audit log at {url} is empty.")?,
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -248,6 +259,23 @@ fn parse_key(text: &str) -> Result<AccessKeyId, String> {
         );
     }
     Ok(input.key)
+}
+
+/// Returns the file of a SQLite store URL (`sqlite://path`, `sqlite:path` or a plain
+/// path), or `None` for PostgreSQL and an in-memory database.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if keycheck_core::store::is_postgres_url(url) {
+        return None;
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path.starts_with(":memory:") {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {

@@ -246,3 +246,21 @@ fn invalid_options_rejected_with_fix() {
     assert_eq!(run.code, Some(0), "{run}");
     assert!(run.stdout.contains("https://keycheck.example.com/slack/commands"), "{run}");
 }
+
+#[test]
+fn audit_without_store_creates_nothing() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let output = Command::new(env!("CARGO_BIN_EXE_keycheck"))
+        .arg("audit")
+        .current_dir(dir.path())
+        .env_remove("KEYCHECK_CONFIG")
+        .env_remove("KEYCHECK_LOG")
+        .output()
+        .expect("the keycheck binary starts");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no audit log at keycheck.db"), "{stderr}");
+    let created: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(created.is_empty(), "audit created {created:?}");
+}
