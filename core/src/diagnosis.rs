@@ -654,10 +654,29 @@ fn external_access(facts: &Facts, signals: &mut Signals) -> Option<Section> {
             }],
         })
         .collect();
-    if !claims.is_empty() {
+    // Access Analyzer reports the whole account, so a finding older than the window on a
+    // resource the key never touched describes the account, not this incident: it is
+    // listed, but it does not make the key suspicious.
+    let window_start = facts.activity.map(|a| a.window_start);
+    let calls = facts.calls();
+    let related = external.analyzer_findings.iter().any(|finding| {
+        let new = finding.created.zip(window_start).is_some_and(|(created, start)| created >= start);
+        let touched = calls
+            .iter()
+            .any(|call| call.target.as_deref().is_some_and(|target| names_resource(&finding.resource, target)));
+        new || touched
+    });
+    if related {
         signals.weak.push("resources shared outside the account".to_string());
     }
     section("External access", Status::Warning, claims)
+}
+
+/// Returns whether a call's `target` (a name or an ARN) names the resource `arn`, such as
+/// the bucket `logs` for `arn:aws:s3:::logs`.
+fn names_resource(arn: &str, target: &str) -> bool {
+    !target.is_empty()
+        && (arn == target || arn.ends_with(&format!(":{target}")) || arn.ends_with(&format!("/{target}")))
 }
 
 fn mfa_gaps(facts: &Facts, signals: &mut Signals) -> Option<Section> {

@@ -3,11 +3,11 @@
 use chrono::{TimeZone, Utc};
 
 use super::*;
-use crate::evidence::{FindingSource, KeyRecord, SecurityFinding};
+use crate::evidence::{AnalyzerFinding, FindingSource, KeyRecord, SecurityFinding};
 use crate::geo::Geo;
 use crate::playbook::{AlertContext, Investigation, Origin};
 use crate::report::{
-    ActivityFacts, Cadence, CrossAccountFacts, DeniedBurst, EventBrief, GuardDutyFacts, KeyFacts,
+    ActivityFacts, Cadence, CrossAccountFacts, DeniedBurst, EventBrief, ExternalAccessFacts, GuardDutyFacts, KeyFacts,
     MfaFacts, MintedSession, PermissionFacts, RiskyGrant, RoleAssumption, SecretFacts, SourceCount,
     StepData, StepId, StepReport,
 };
@@ -443,4 +443,55 @@ fn new_read_only_call_from_known_source_is_no_signal() {
     let diagnosis = diagnose(&investigation(), &[report(StepId::Activity, StepData::Activity(facts))]);
     assert_eq!(section(&diagnosis, "Activity outside the key's history").level, Status::Warning);
     assert_eq!(diagnosis.verdict, Verdict::Suspicious);
+}
+
+fn shared_bucket(created: DateTime<Utc>) -> StepReport {
+    let finding = AnalyzerFinding {
+        id: "analyzer-finding-1".to_string(),
+        resource: "arn:aws:s3:::payroll-exports".to_string(),
+        resource_type: "AWS::S3::Bucket".to_string(),
+        principal: Some("999988887777".to_string()),
+        is_public: false,
+        actions: vec!["s3:GetObject".to_string()],
+        status: "ACTIVE".to_string(),
+        created: Some(created),
+    };
+    let facts = ExternalAccessFacts {
+        analyzer_findings: vec![finding],
+        grants: Vec::new(),
+        analyzer_available: true,
+    };
+    report(StepId::ExternalAccess, StepData::ExternalAccess(facts))
+}
+
+#[test]
+fn old_unrelated_sharing_is_not_a_signal() {
+    let routine = activity(vec![call(0, "s3:ListBuckets", "198.51.100.20", None, None)]);
+    let reports = vec![
+        active_key(),
+        report(StepId::Activity, StepData::Activity(routine)),
+        shared_bucket(at(-90 * 24 * 60)),
+    ];
+    let diagnosis = diagnose(&investigation(), &reports);
+    assert_eq!(diagnosis.verdict, Verdict::NoEvidence);
+    assert!(headings(&diagnosis).contains(&"External access"), "the finding is still listed");
+}
+
+#[test]
+fn sharing_in_window_or_by_key_is_a_signal() {
+    let routine = activity(vec![call(0, "s3:ListBuckets", "198.51.100.20", None, None)]);
+    let reports = vec![
+        active_key(),
+        report(StepId::Activity, StepData::Activity(routine)),
+        shared_bucket(at(-60)),
+    ];
+    assert_eq!(diagnose(&investigation(), &reports).verdict, Verdict::Suspicious, "created in the window");
+
+    let touched = activity(vec![call(0, "s3:GetObject", "198.51.100.20", None, Some("payroll-exports"))]);
+    let reports = vec![
+        active_key(),
+        report(StepId::Activity, StepData::Activity(touched)),
+        shared_bucket(at(-90 * 24 * 60)),
+    ];
+    assert_eq!(diagnose(&investigation(), &reports).verdict, Verdict::Suspicious, "a bucket the key read");
 }
