@@ -432,6 +432,26 @@ impl Evidence for Snapshot {
     async fn events(&self, query: &EventQuery) -> Result<EventSet, EvidenceError> {
         let query = &self.query_in_collected_window(query)?;
         if self.trail.is_empty() {
+            let unread: Vec<&str> = self
+                .inventory
+                .ignored
+                .iter()
+                .filter(|file| source::has_read_extension(&file.path))
+                .map(|file| file.path.as_str())
+                .collect();
+            if let Some(first) = self.inventory.ignored.iter().find(|file| source::has_read_extension(&file.path)) {
+                // The folder has files, but none could be read as CloudTrail: say why
+                // rather than ask for files that are there.
+                return Err(EvidenceError::NotAvailable {
+                    what: "CloudTrail".to_string(),
+                    hint: format!(
+                        "none of the {} files that could hold it was readable, for example {}: {}",
+                        unread.len(),
+                        first.path,
+                        first.reason
+                    ),
+                });
+            }
             return Err(not_in_snapshot(
                 "CloudTrail",
                 "CloudTrail log files",

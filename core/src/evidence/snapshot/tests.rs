@@ -1395,3 +1395,14 @@ fn second_collected_file_ignored() {
     assert_eq!(ignored[0].path, "b/keycheck-evidence.json");
     assert!(ignored[0].reason.contains("second keycheck evidence file"), "{:?}", ignored[0]);
 }
+
+#[tokio::test]
+async fn only_unreadable_files_named_not_requested() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "trail.json.gz", &gzip(&minting_trail())[..20]);
+    let snapshot = open(dir.path());
+
+    let error = snapshot.events(&EventQuery::new(key())).await.unwrap_err().to_string();
+    assert!(error.contains("none of the 1 files that could hold it was readable, for example trail.json.gz"), "{error}");
+    assert!(!error.contains("add CloudTrail log files"), "{error}");
+}
