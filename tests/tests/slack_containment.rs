@@ -1130,6 +1130,28 @@ fn one_click_approval_runs_action() {
 }
 
 #[test]
+fn approver_removed_from_group_refused_at_once() {
+    run(|| {
+        each_backend("approver_removed_from_group_refused_at_once", |url| async move {
+            let settings = Settings::new("approvers = [\"S0LEADS\"]\ntwo_person_rule = false\n");
+            let scene = Scene::new(&url, &settings).await;
+            let offer = scene.investigate().await;
+
+            // A member of the approver group runs an action with one click.
+            scene.click_expecting_post(&scene.root_click(&offer, SECOND_LEAD, "Quarantine"), "Quarantine done").await;
+            assert_eq!(scene.count_operation("iam:AttachUserPolicy"), 1);
+
+            // Removed from the group, the same person is refused on the next click, although
+            // keycheck read the group's members moments ago.
+            scene.fake.set_user_group(LEADS_GROUP, &[]);
+            let refused = scene.click_expecting_refusal(scene.bot(), &scene.root_click(&offer, SECOND_LEAD, "Deactivate")).await;
+            assert_eq!(refused, Refusal::NotRequester.message());
+            assert_eq!(scene.count_operation("iam:UpdateAccessKey"), 0);
+        })
+    });
+}
+
+#[test]
 fn reject_and_dismiss_change_nothing() {
     run(|| {
         each_backend("reject_and_dismiss_change_nothing", |url| async move {

@@ -14,6 +14,11 @@ use crate::config::SlackSettings;
 /// How long the members of a user group are trusted before they are read again.
 pub const GROUP_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
 
+/// How long group members are trusted for a containment click: not at all, so that a
+/// person removed from an approver group cannot approve one more action. Clicks are rare,
+/// so one Slack call per click and group costs little.
+pub const APPROVAL_GROUP_CACHE_TTL: Duration = Duration::ZERO;
+
 /// The decision that needs no Slack call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -34,17 +39,33 @@ pub struct AccessPolicy {
     members: GroupMembers,
 }
 
-/// The members of Slack user groups, read with `usergroups.users.list` and cached for
-/// [`GROUP_CACHE_TTL`].
-#[derive(Debug, Default)]
+/// The members of Slack user groups, read with `usergroups.users.list` and cached for a
+/// time to live, [`GROUP_CACHE_TTL`] unless created with another.
+#[derive(Debug)]
 pub struct GroupMembers {
     members: Mutex<HashMap<String, (HashSet<String>, Instant)>>,
+    ttl: Duration,
+}
+
+impl Default for GroupMembers {
+    fn default() -> Self {
+        GroupMembers::with_ttl(GROUP_CACHE_TTL)
+    }
 }
 
 impl GroupMembers {
-    /// Creates an empty cache.
+    /// Creates an empty cache with the time to live [`GROUP_CACHE_TTL`].
     pub fn new() -> GroupMembers {
         GroupMembers::default()
+    }
+
+    /// Creates an empty cache whose entries are trusted for `ttl`. With a zero `ttl`,
+    /// every lookup reads Slack.
+    pub fn with_ttl(ttl: Duration) -> GroupMembers {
+        GroupMembers {
+            members: Mutex::new(HashMap::new()),
+            ttl,
+        }
     }
 
     /// Returns whether `user` is a member of user group `group`, reading the members from
@@ -54,7 +75,7 @@ impl GroupMembers {
             let members = self.members.lock().expect("group cache lock is never poisoned");
             members
                 .get(group)
-                .filter(|(_, fetched)| fetched.elapsed() < GROUP_CACHE_TTL)
+                .filter(|(_, fetched)| fetched.elapsed() < self.ttl)
                 .map(|(users, _)| users.contains(user))
         };
         if let Some(is_member) = cached {

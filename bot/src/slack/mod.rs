@@ -158,7 +158,7 @@ impl SlackBot {
             default_window_text: config.playbook.window.clone(),
             access: AccessPolicy::new(&config.slack),
             containment,
-            approval_groups: GroupMembers::new(),
+            approval_groups: GroupMembers::with_ttl(access::APPROVAL_GROUP_CACHE_TTL),
             parts,
             started: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
