@@ -707,8 +707,8 @@ fn mfa_gaps(facts: &Facts, signals: &mut Signals) -> Option<Section> {
     if !mfa.users_without_mfa.is_empty() {
         claims.push(Claim {
             text: format!(
-                "{} users of the account lack MFA: {}",
-                mfa.users_without_mfa.len(),
+                "{} of the account lack MFA: {}",
+                crate::report::counted(mfa.users_without_mfa.len(), "user", "users"),
                 truncate_list(&mfa.users_without_mfa.iter().map(String::as_str).collect::<Vec<_>>(), 10)
             ),
             evidence: Vec::new(),
@@ -851,7 +851,11 @@ fn actions(verdict: Verdict, investigation: &Investigation, facts: &Facts) -> Ve
     if act && key.kind() == KeyKind::LongTerm {
         let stored = facts.secrets.map(|s| s.key_locations.len()).unwrap_or(0);
         let mut text = if stored > 0 {
-            format!("rotate the key: create a new one, update the {stored} places that store it, then delete {key}")
+            format!(
+                "rotate the key: create a new one, update the {} that {} it, then delete {key}",
+                crate::report::counted(stored, "place", "places"),
+                if stored == 1 { "stores" } else { "store" }
+            )
         } else {
             format!("rotate the key: create a new one for the workloads that use {key}, then delete it")
         };

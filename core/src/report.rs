@@ -105,6 +105,15 @@ pub enum Status {
     Error,
 }
 
+/// Returns `count` with the noun in the form it needs: `1 user`, `3 users`.
+pub fn counted(count: usize, singular: &str, plural: &str) -> String {
+    if count == 1 {
+        format!("1 {singular}")
+    } else {
+        format!("{count} {plural}")
+    }
+}
+
 impl Status {
     /// Returns the most severe of `levels` for a step's status, leaving out
     /// `NotAvailable`: a source the step could not check does not outrank what it found in

@@ -4,7 +4,7 @@
 use crate::evidence::EvidenceError;
 use crate::playbook::brief::{brief, evidence_item};
 use crate::playbook::{StepContext, evidence_failure};
-use crate::report::{ExternalAccessFacts, Finding, Status, StepData, StepId, StepReport};
+use crate::report::{counted, ExternalAccessFacts, Finding, Status, StepData, StepId, StepReport};
 use crate::tactics::{Tactic, classify};
 
 pub(super) async fn run(context: &StepContext) -> StepReport {
@@ -73,7 +73,11 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
     let status = Status::of_findings(findings.iter().map(|f| f.level));
     let summary = match (facts.grants.len(), facts.analyzer_findings.len()) {
         (0, 0) => "no resources shared outside the account".to_string(),
-        (grants, analyzer) => format!("{grants} sharing calls by the key, {analyzer} active Access Analyzer findings"),
+        (grants, analyzer) => format!(
+            "{} by the key, {}",
+            counted(grants, "sharing call", "sharing calls"),
+            counted(analyzer, "active Access Analyzer finding", "active Access Analyzer findings")
+        ),
     };
     let mut report = StepReport::new(StepId::ExternalAccess, status, summary, StepData::ExternalAccess(facts));
     report.findings = findings;

@@ -3,7 +3,7 @@
 
 use crate::evidence::{EvidenceError, Search, SecurityFinding};
 use crate::playbook::StepContext;
-use crate::report::{EvidenceItem, Finding, FindingFacts, Status, StepData, StepFailure, StepId, StepReport};
+use crate::report::{counted, EvidenceItem, Finding, FindingFacts, Status, StepData, StepFailure, StepId, StepReport};
 
 pub(super) async fn run(context: &StepContext) -> StepReport {
     let (security_hub, guardduty, health) = tokio::join!(
@@ -126,10 +126,10 @@ fn report(facts: FindingFacts, failures: Vec<StepFailure>, partial: Vec<String>)
         "no findings name the key or its owner".to_string()
     } else {
         format!(
-            "{} GuardDuty, {} Security Hub findings and {} Health events name the key or its owner",
-            facts.guardduty.len(),
-            facts.security_hub.len(),
-            facts.health.len()
+            "{}, {} and {} name the key or its owner",
+            counted(facts.guardduty.len(), "GuardDuty finding", "GuardDuty findings"),
+            counted(facts.security_hub.len(), "Security Hub finding", "Security Hub findings"),
+            counted(facts.health.len(), "Health event", "Health events")
         )
     };
     let mut gaps = facts.unavailable.clone();

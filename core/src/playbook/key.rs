@@ -16,7 +16,7 @@ use crate::evidence::{
 };
 use crate::key::{AccessKeyId, KeyKind};
 use crate::playbook::{OwnerFacts, StepContext, evidence_failure};
-use crate::report::{
+use crate::report::{counted, 
     EvidenceItem, Finding, KeyFacts, MintedSession, Status, StepData, StepId, StepReport,
 };
 
@@ -177,13 +177,15 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
     };
 
     if let Some(last_used) = record.as_ref().and_then(|r| r.last_used.as_ref()) {
-        let when = last_used
-            .date
-            .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
-            .unwrap_or_else(|| "never".to_string());
-        let service = last_used.service.as_deref().unwrap_or("no service");
-        let region = last_used.region.as_deref().unwrap_or("no region");
-        findings.push(Finding::new(Status::Ok, format!("last used {when}, {service} in {region}")));
+        let text = match last_used.date {
+            Some(date) => {
+                let service = last_used.service.as_deref().unwrap_or("an unrecorded service");
+                let region = last_used.region.as_deref().unwrap_or("an unrecorded region");
+                format!("last used {}, {service} in {region}", date.format("%Y-%m-%d %H:%M UTC"))
+            }
+            None => "never used, according to IAM's last-used record".to_string(),
+        };
+        findings.push(Finding::new(Status::Ok, text));
     }
     if !other_keys.is_empty() {
         let list: Vec<String> = other_keys
@@ -192,7 +194,11 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
             .collect();
         findings.push(Finding::new(
             Status::Ok,
-            format!("the owner has {} other key(s): {}", other_keys.len(), list.join(", ")),
+            format!(
+                "the owner has {}: {}",
+                counted(other_keys.len(), "other key", "other keys"),
+                list.join(", ")
+            ),
         ));
     }
     let mut gaps = Vec::new();
@@ -305,7 +311,7 @@ fn owner_text(owner: &OwnerFacts) -> String {
     match (&owner.subject.owner_name, &owner.subject.owner_arn) {
         (_, Some(arn)) => arn.clone(),
         (Some(name), None) => name.clone(),
-        (None, None) => "unknown".to_string(),
+        (None, None) => "owner unknown".to_string(),
     }
 }
 

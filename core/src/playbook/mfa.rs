@@ -6,7 +6,7 @@ use crate::key::KeyKind;
 use crate::playbook::brief::brief;
 use crate::playbook::{StepContext, evidence_failure};
 use crate::policy;
-use crate::report::{Finding, MfaFacts, Status, StepData, StepId, StepReport};
+use crate::report::{counted, Finding, MfaFacts, Status, StepData, StepId, StepReport};
 
 /// How many example calls without MFA a report keeps.
 const EXAMPLES: usize = 5;
@@ -159,8 +159,9 @@ fn report(facts: MfaFacts, long_term: bool) -> StepReport {
         findings.push(Finding::new(
             Status::Warning,
             format!(
-                "{} users of the account have a password or active key but no MFA: {}",
-                facts.users_without_mfa.len(),
+                "{} of the account {} a password or active key but no MFA: {}",
+                counted(facts.users_without_mfa.len(), "user", "users"),
+                if facts.users_without_mfa.len() == 1 { "has" } else { "have" },
                 facts.users_without_mfa.join(", ")
             ),
         ));

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use crate::evidence::{EvidenceError, KeyLocation};
 use crate::playbook::brief::{brief, describe, evidence_item, target_of};
 use crate::playbook::{StepContext, evidence_failure, failed_source};
-use crate::report::{Finding, SecretFacts, Status, StepData, StepId, StepReport};
+use crate::report::{counted, Finding, SecretFacts, Status, StepData, StepId, StepReport};
 use crate::tactics::{Tactic, classify};
 
 pub(super) async fn run(context: &StepContext) -> StepReport {
@@ -34,7 +34,7 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
             }
             let failed = reads.len() - succeeded;
             if failed > 0 {
-                findings.push(Finding::new(Status::Warning, format!("{failed} attempted reads failed")));
+                findings.push(Finding::new(Status::Warning, format!("{} failed", counted(failed, "attempted read", "attempted reads"))));
             }
             facts.reads = reads.into_iter().map(brief).collect();
             facts.distinct_secrets = distinct.into_iter().collect();
@@ -94,10 +94,10 @@ pub(super) async fn run(context: &StepContext) -> StepReport {
         String::new()
     };
     let summary = format!(
-        "{} secret or parameter reads ({} distinct); key stored in {} places{storage_note}",
-        facts.reads.len(),
+        "{} ({} distinct); key stored in {}{storage_note}",
+        counted(facts.reads.len(), "secret or parameter read", "secret or parameter reads"),
         facts.distinct_secrets.len(),
-        facts.key_locations.len(),
+        counted(facts.key_locations.len(), "place", "places"),
     );
     let mut report = StepReport::new(StepId::Secrets, status, summary, StepData::Secrets(facts));
     report.findings = findings;
