@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::migrate::MigrateError;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use tracing::info;
 
@@ -231,6 +232,17 @@ async fn open_postgres(url: &str, shown_url: &str) -> Result<PgPool, StoreError>
         source,
     };
     let options: PgConnectOptions = url.parse().map_err(open_failed)?;
+    // A pool retries a failing connection until its acquire timeout and then reports only
+    // "pool timed out". One direct connection first reports the cause, such as a refused
+    // connection or a wrong password.
+    let probe = tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&options)).await;
+    match probe {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+        }
+        Ok(Err(error)) => return Err(open_failed(error)),
+        Err(_) => return Err(open_failed(sqlx::Error::PoolTimedOut)),
+    }
     PgPoolOptions::new()
         .max_connections(POSTGRES_MAX_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)

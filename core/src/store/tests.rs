@@ -1135,6 +1135,16 @@ async fn open_sqlite_concurrently_on_new_file() {
 }
 
 #[tokio::test]
+async fn open_postgres_names_refused_connection() {
+    // Port 1 on loopback has no server, so the connection is refused at once.
+    let error = Store::open("postgres://keycheck:s3cret@127.0.0.1:1/keycheck").await.unwrap_err();
+    let message = error.to_string();
+    assert!(message.to_ascii_lowercase().contains("refused"), "{message}");
+    assert!(!message.contains("pool timed out"), "{message}");
+    assert!(!message.contains("s3cret"), "{message}");
+}
+
+#[tokio::test]
 async fn open_rejects_other_database_urls() {
     let error = Store::open("mysql://u:hunter2@db.internal/keycheck").await.unwrap_err();
     let message = error.to_string();
