@@ -380,8 +380,8 @@ impl Geo {
         if status.is_available() {
             tracing::info!(summary = %status.summary(), "geolocation sources loaded");
         } else {
-            // Info, not a warning: geolocation is optional, and every report says it is
-            // unavailable where it would have shown countries.
+            // Info, not a warning: geolocation is optional, and every report states that
+            // it is unavailable where it would have shown countries.
             tracing::info!(summary = %status.summary(), "geolocation unavailable");
         }
         Ok(geo)

@@ -465,7 +465,7 @@ fn shared_bucket(created: DateTime<Utc>) -> StepReport {
 }
 
 #[test]
-fn old_unrelated_sharing_is_not_a_signal() {
+fn old_untouched_sharing_no_signal() {
     let routine = activity(vec![call(0, "s3:ListBuckets", "198.51.100.20", None, None)]);
     let reports = vec![
         active_key(),
@@ -478,7 +478,7 @@ fn old_unrelated_sharing_is_not_a_signal() {
 }
 
 #[test]
-fn sharing_in_window_or_by_key_is_a_signal() {
+fn recent_or_touched_sharing_signals() {
     let routine = activity(vec![call(0, "s3:ListBuckets", "198.51.100.20", None, None)]);
     let reports = vec![
         active_key(),

@@ -440,8 +440,8 @@ impl Evidence for Snapshot {
                 .map(|file| file.path.as_str())
                 .collect();
             if let Some(first) = self.inventory.ignored.iter().find(|file| source::has_read_extension(&file.path)) {
-                // The folder has files, but none could be read as CloudTrail: say why
-                // rather than ask for files that are there.
+                // The folder has files, but none could be read as CloudTrail. The error
+                // names them, because a request to add CloudTrail files would mislead.
                 return Err(EvidenceError::NotAvailable {
                     what: "CloudTrail".to_string(),
                     hint: format!(
