@@ -216,7 +216,7 @@ pub async fn run_audit(args: AuditArgs, config: &Config) -> anyhow::Result<ExitC
     };
     // Opening a SQLite store creates it, so a mistyped path or another working folder
     // would show an empty log instead of the one the bot writes.
-    if let Some(path) = sqlite_file(&config.store.database_url)
+    if let Some(path) = keycheck_core::store::sqlite_file(&config.store.database_url)
         && !path.exists()
     {
         anyhow::bail!(
@@ -259,23 +259,6 @@ fn parse_key(text: &str) -> Result<AccessKeyId, String> {
         );
     }
     Ok(input.key)
-}
-
-/// Returns the file of a SQLite store URL (`sqlite://path`, `sqlite:path` or a plain
-/// path), or `None` for PostgreSQL and an in-memory database.
-fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
-    if keycheck_core::store::is_postgres_url(url) {
-        return None;
-    }
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    let path = path.split('?').next().unwrap_or(path);
-    if path.is_empty() || path.starts_with(":memory:") {
-        return None;
-    }
-    Some(std::path::PathBuf::from(path))
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {

@@ -1005,7 +1005,8 @@ async fn revoke_sessions_found_in_cloudtrail() {
 
     let state = user_state(&clients, &incident.user_name).await;
     let cutoff = revoke_cutoff(&state.inline[DEFAULT_REVOKE_POLICY_NAME]);
-    assert!(started <= cutoff && cutoff <= finished, "cutoff {cutoff}");
+    assert!(started <= cutoff, "cutoff {cutoff} before the revocation started");
+    assert!(cutoff <= finished, "cutoff {cutoff} after the revocation finished");
     let other = user_state(&clients, &incident.other_user_name).await;
     assert!(
         !other.inline.contains_key(DEFAULT_REVOKE_POLICY_NAME),

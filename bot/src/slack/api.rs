@@ -248,7 +248,7 @@ impl SlackApi {
         let Some(user_id) = field("user_id") else {
             return Err(ApiError::Transport {
                 method: "auth.test",
-                message: "the answer has no user_id".to_string(),
+                message: "the response has no user_id".to_string(),
             });
         };
         Ok(BotIdentity {
@@ -275,7 +275,7 @@ impl SlackApi {
         let answer = self.post("chat.postMessage", body).await?;
         let ts = answer.get("ts").and_then(Value::as_str).ok_or_else(|| ApiError::Transport {
             method: "chat.postMessage",
-            message: "the answer has no ts".to_string(),
+            message: "the response has no ts".to_string(),
         })?;
         debug!(channel, ts, thread_ts, "posted a message");
         Ok(ts.to_string())
@@ -302,7 +302,7 @@ impl SlackApi {
             .map(str::to_string)
             .ok_or_else(|| ApiError::Transport {
                 method: "chat.getPermalink",
-                message: "the answer has no permalink".to_string(),
+                message: "the response has no permalink".to_string(),
             })
     }
 
@@ -311,7 +311,7 @@ impl SlackApi {
         let answer = self.get("usergroups.users.list", &[("usergroup", group)]).await?;
         let users = answer.get("users").and_then(Value::as_array).ok_or_else(|| ApiError::Transport {
             method: "usergroups.users.list",
-            message: "the answer has no users".to_string(),
+            message: "the response has no users".to_string(),
         })?;
         Ok(users.iter().filter_map(Value::as_str).map(str::to_string).collect())
     }
@@ -322,7 +322,7 @@ fn transport_message(error: &SlackClientError) -> String {
     match error {
         SlackClientError::HttpError(http) => format!("HTTP status {}", http.status_code),
         SlackClientError::HttpProtocolError(protocol) => protocol.to_string(),
-        SlackClientError::ProtocolError(_) => "the answer is not valid JSON".to_string(),
+        SlackClientError::ProtocolError(_) => "the response is not valid JSON".to_string(),
         SlackClientError::EndOfStream(_) => "the connection closed early".to_string(),
         other => other.to_string(),
     }

@@ -226,6 +226,23 @@ pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+/// Returns the file of a SQLite store URL (`sqlite://path`, `sqlite:path` or a plain
+/// path), or `None` for PostgreSQL and an in-memory database.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    if is_postgres_url(url) {
+        return None;
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path.starts_with(":memory:") {
+        return None;
+    }
+    Some(PathBuf::from(path))
+}
+
 async fn open_postgres(url: &str, shown_url: &str) -> Result<PgPool, StoreError> {
     let open_failed = |source| StoreError::Open {
         url: shown_url.to_string(),

@@ -1144,6 +1144,20 @@ async fn open_postgres_names_refused_connection() {
     assert!(!message.contains("s3cret"), "{message}");
 }
 
+#[test]
+fn sqlite_file_of_each_url_form() {
+    let cases = [
+        ("sqlite://keycheck.db", Some("keycheck.db")),
+        ("sqlite:/var/lib/keycheck.db?mode=rwc", Some("/var/lib/keycheck.db")),
+        ("/var/lib/keycheck.db", Some("/var/lib/keycheck.db")),
+        ("sqlite::memory:", None),
+        ("postgres://db.internal/keycheck", None),
+    ];
+    for (url, expected) in cases {
+        assert_eq!(sqlite_file(url).as_deref(), expected.map(Path::new), "{url}");
+    }
+}
+
 #[tokio::test]
 async fn open_rejects_other_database_urls() {
     let error = Store::open("mysql://u:hunter2@db.internal/keycheck").await.unwrap_err();

@@ -186,6 +186,15 @@ impl Snapshot {
         &self.inventory
     }
 
+    /// Returns the ignored files whose extension marks them as evidence, which could not
+    /// be read. Other ignored files, such as notes, are not evidence.
+    fn unread_evidence_files(&self) -> impl Iterator<Item = &IgnoredFile> {
+        self.inventory
+            .ignored
+            .iter()
+            .filter(|file| source::has_read_extension(&file.path))
+    }
+
     /// Returns the snapshot's `metadata.json`, when it has one.
     pub fn metadata(&self) -> Option<&SnapshotMetadata> {
         self.contents.metadata.as_ref()
@@ -432,14 +441,8 @@ impl Evidence for Snapshot {
     async fn events(&self, query: &EventQuery) -> Result<EventSet, EvidenceError> {
         let query = &self.query_in_collected_window(query)?;
         if self.trail.is_empty() {
-            let unread: Vec<&str> = self
-                .inventory
-                .ignored
-                .iter()
-                .filter(|file| source::has_read_extension(&file.path))
-                .map(|file| file.path.as_str())
-                .collect();
-            if let Some(first) = self.inventory.ignored.iter().find(|file| source::has_read_extension(&file.path)) {
+            let unread: Vec<&IgnoredFile> = self.unread_evidence_files().collect();
+            if let Some(first) = unread.first() {
                 // The folder has files, but none could be read as CloudTrail. The error
                 // names them, because a request to add CloudTrail files would mislead.
                 return Err(EvidenceError::NotAvailable {
@@ -508,10 +511,7 @@ impl Evidence for Snapshot {
         // A file that could not be read at all may have held the key's calls, so the
         // report names it, as it names the files read in part.
         let ignored = self
-            .inventory
-            .ignored
-            .iter()
-            .filter(|file| source::has_read_extension(&file.path))
+            .unread_evidence_files()
             .map(|file| (file.path.clone(), file.reason.clone()));
         set.failures.extend(
             ignored
